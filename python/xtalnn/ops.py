@@ -1,0 +1,33 @@
+"""The compiled op library (``libxtalnn_ops.so``).
+
+The library registers ``torch.ops.xtalnn.*`` with ``TORCH_LIBRARY(xtalnn, m)``; TorchScript models
+and C++ hosts (the LAMMPS plugin) load it without importing this package.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+_LIB_NAME = "libxtalnn_ops.so"
+
+
+def library_path() -> str:
+    """Absolute path of the compiled op library."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "lib" / _LIB_NAME, here / _LIB_NAME):
+        if candidate.is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        f"{_LIB_NAME} not found next to {here}: xtalnn was not built; reinstall with `pip install .`"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def load_library() -> str:
+    """Load the op library into this process once; returns its path."""
+    path = library_path()
+    torch.ops.load_library(path)
+    return path
