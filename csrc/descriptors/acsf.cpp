@@ -1,0 +1,56 @@
+#include "descriptors/acsf.h"
+
+#include <cmath>
+#include <map>
+
+#include "descriptors/kernels_impl.h"
+
+namespace xtalnn {
+
+namespace {
+
+int distinct_index(std::vector<double>& values, double v) {
+  for (size_t k = 0; k < values.size(); ++k)
+    if (values[k] == v) return static_cast<int>(k);
+  values.push_back(v);
+  return static_cast<int>(values.size() - 1);
+}
+
+}  // namespace
+
+ACSF::ACSF(const torch::Tensor& spec_in) {
+  const auto spec = spec_in.to(torch::kFloat64).contiguous();
+  TORCH_CHECK_VALUE(spec.dim() == 1 && spec.numel() >= 6, "ACSF spec must be a 1-D float64 tensor");
+  const double* s = spec.data_ptr<double>();
+  n_elements = static_cast<int64_t>(s[0]);
+  rc = s[1];
+  cutoff_type = static_cast<CutoffType>(static_cast<int>(s[2]));
+  const int64_t n2 = static_cast<int64_t>(s[3]), n4 = static_cast<int64_t>(s[4]), n5 = static_cast<int64_t>(s[5]);
+  TORCH_CHECK_VALUE(n_elements > 0, "ACSF needs at least one element");
+  TORCH_CHECK_VALUE(rc > 0 && std::isfinite(rc), "ACSF cutoff must be positive, got ", rc);
+  TORCH_CHECK_VALUE(s[2] == 0 || s[2] == 1, "unknown cutoff type ", s[2]);
+  TORCH_CHECK_VALUE(spec.numel() == 6 + 2 * n2 + 3 * (n4 + n5), "ACSF spec has ", spec.numel(),
+                    " entries, expected ", 6 + 2 * n2 + 3 * (n4 + n5));
+  const double* q = s + 6;
+  for (int64_t p = 0; p < n2; ++p, q += 2) {
+    eta2.push_back(q[0]);
+    rs2.push_back(q[1]);
+  }
+  auto angular = [&](int64_t count, std::vector<Angular>& out, std::vector<double>& etas) {
+    for (int64_t p = 0; p < count; ++p, q += 3) {
+      TORCH_CHECK_VALUE(q[1] >= 1, "ζ must be >= 1, got ", q[1]);
+      TORCH_CHECK_VALUE(q[2] == 1 || q[2] == -1, "λ must be +1 or -1, got ", q[2]);
+      out.push_back({q[0], q[1], q[2], std::pow(2.0, 1.0 - q[1]), distinct_index(etas, q[0])});
+    }
+  };
+  angular(n4, g4, etas4);
+  angular(n5, g5, etas5);
+  n_pairs = n_elements * (n_elements + 1) / 2;
+  off4 = n_elements * n2;
+  off5 = off4 + n_pairs * n4;
+  n_feat = off5 + n_pairs * n5;
+}
+
+template struct DescriptorKernels<ACSF>;
+
+}  // namespace xtalnn

@@ -1,0 +1,212 @@
+// Atom-centred symmetry functions (Behler, J. Chem. Phys. 134, 074711 (2011)).
+//
+//   G2_i = Σ_j exp(−η (r_ij − R_s)²) f_c(r_ij)                                  per element of j
+//   G4_i = 2^{1−ζ} Σ_{j<k} (1 + λ cos θ_ijk)^ζ exp(−η (r_ij² + r_ik² + r_jk²)) f_c(r_ij) f_c(r_ik) f_c(r_jk)
+//   G5_i = 2^{1−ζ} Σ_{j<k} (1 + λ cos θ_ijk)^ζ exp(−η (r_ij² + r_ik²)) f_c(r_ij) f_c(r_ik)
+// G4/G5 per unordered element pair of (j, k); each unordered neighbour pair counted once
+// (dscribe's convention). η in Å⁻², R_s in Å.
+//
+// Feature order: [G2: element e, then (η, R_s)] [G4: pair (a ≤ b), then (η, ζ, λ)] [G5: likewise];
+// pairs in the order (0,0), (0,1), …, (0,n−1), (1,1), …, (n−1,n−1).
+#pragma once
+
+#include <torch/types.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "common/cutoff.h"
+#include "descriptors/environment.h"
+
+namespace xtalnn {
+
+struct ACSF {
+  struct Angular {
+    double eta, zeta, lambda, prefactor;  // prefactor = 2^{1−ζ}
+    int eta_index;                        // into the distinct η of its block
+  };
+
+  int64_t n_elements;
+  double rc;
+  CutoffType cutoff_type;
+  std::vector<double> eta2, rs2;
+  std::vector<Angular> g4, g5;
+  std::vector<double> etas4, etas5;
+  int64_t n_pairs, off4, off5, n_feat;
+
+  // spec (float64): [n_elements, cutoff, cutoff_type, n2, n4, n5, (η, R_s)×n2, (η, ζ, λ)×n4, (η, ζ, λ)×n5]
+  explicit ACSF(const torch::Tensor& spec);
+
+  double max_cutoff() const { return rc; }
+  int64_t n_features() const { return n_feat; }
+  int64_t pair_channel(int64_t a, int64_t b) const {
+    if (a > b) std::swap(a, b);
+    return a * n_elements - a * (a - 1) / 2 + (b - a);
+  }
+
+  template <typename S>
+  void forward(const Environment<S>& env, S* G) const;
+  template <typename S>
+  void backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+template <typename S>
+void ACSF::forward(const Environment<S>& env, S* G) const {
+  using T = real_t<S>;
+  const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
+  const int64_t ne4 = etas4.size(), ne5 = etas5.size();
+  thread_local std::vector<S> fc, B4, B5;
+  fc.resize(n); B4.resize(n * ne4); B5.resize(n * ne5);
+  S dfc;
+  for (int64_t a = 0; a < n; ++a) {
+    const S& r = env.r[a];
+    cutoff(cutoff_type, r, rc, fc[a], dfc);
+    S* g2 = G + env.species[a] * n2;
+    for (int64_t p = 0; p < n2; ++p) {
+      const S dr = r - T(rs2[p]);
+      g2[p] += exp(T(-eta2[p]) * dr * dr) * fc[a];
+    }
+    for (int64_t u = 0; u < ne4; ++u) B4[a * ne4 + u] = exp(T(-etas4[u]) * r * r) * fc[a];
+    for (int64_t u = 0; u < ne5; ++u) B5[a * ne5 + u] = exp(T(-etas5[u]) * r * r) * fc[a];
+  }
+  if (n4 + n5 == 0) return;
+  const T rc2 = T(rc * rc);
+  thread_local std::vector<S> C;
+  C.resize(ne4);
+  for (int64_t a = 0; a < n; ++a) {
+    for (int64_t b = a + 1; b < n; ++b) {
+      const S c = (env.x[a] * env.x[b] + env.y[a] * env.y[b] + env.z[a] * env.z[b]) / (env.r[a] * env.r[b]);
+      const int64_t ch = pair_channel(env.species[a], env.species[b]);
+      S* G5 = G + off5 + ch * n5;
+      for (int64_t p = 0; p < n5; ++p) {
+        const Angular& q = g5[p];
+        G5[p] += T(q.prefactor) * power(T(1) + T(q.lambda) * c, q.zeta) * B5[a * ne5 + q.eta_index] *
+                 B5[b * ne5 + q.eta_index];
+      }
+      if (n4 == 0) continue;
+      const S dx = env.x[b] - env.x[a], dy = env.y[b] - env.y[a], dz = env.z[b] - env.z[a];
+      const S rab2 = dx * dx + dy * dy + dz * dz;
+      if (!(value(rab2) < rc2)) continue;
+      S fcab, dfcab;
+      cutoff(cutoff_type, sqrt(rab2), rc, fcab, dfcab);
+      for (int64_t u = 0; u < ne4; ++u) C[u] = exp(T(-etas4[u]) * rab2) * fcab;
+      S* G4 = G + off4 + ch * n4;
+      for (int64_t p = 0; p < n4; ++p) {
+        const Angular& q = g4[p];
+        G4[p] += T(q.prefactor) * power(T(1) + T(q.lambda) * c, q.zeta) * B4[a * ne4 + q.eta_index] *
+                 B4[b * ne4 + q.eta_index] * C[q.eta_index];
+      }
+    }
+  }
+}
+
+template <typename S>
+void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const {
+  using T = real_t<S>;
+  const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
+  const int64_t ne4 = etas4.size(), ne5 = etas5.size();
+  thread_local std::vector<S> gr, B4, dB4, B5, dB5;
+  gr.assign(n, S(0)); B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
+  for (int64_t a = 0; a < n; ++a) {
+    const S& r = env.r[a];
+    S fc, dfc;
+    cutoff(cutoff_type, r, rc, fc, dfc);
+    const S* w2 = dG + env.species[a] * n2;
+    S acc(0);
+    for (int64_t p = 0; p < n2; ++p) {
+      const S dr = r - T(rs2[p]);
+      const S e = exp(T(-eta2[p]) * dr * dr);
+      acc += w2[p] * e * (dfc - T(2 * eta2[p]) * dr * fc);
+    }
+    gr[a] = acc;
+    for (int64_t u = 0; u < ne4; ++u) {
+      const S e = exp(T(-etas4[u]) * r * r);
+      B4[a * ne4 + u] = e * fc;
+      dB4[a * ne4 + u] = e * (dfc - T(2 * etas4[u]) * r * fc);
+    }
+    for (int64_t u = 0; u < ne5; ++u) {
+      const S e = exp(T(-etas5[u]) * r * r);
+      B5[a * ne5 + u] = e * fc;
+      dB5[a * ne5 + u] = e * (dfc - T(2 * etas5[u]) * r * fc);
+    }
+  }
+  if (n4 + n5 > 0) {
+    const T rc2 = T(rc * rc);
+    thread_local std::vector<S> C, dC;
+    C.resize(ne4); dC.resize(ne4);
+    for (int64_t a = 0; a < n; ++a) {
+      for (int64_t b = a + 1; b < n; ++b) {
+        const S inv = T(1) / (env.r[a] * env.r[b]);
+        const S c = (env.x[a] * env.x[b] + env.y[a] * env.y[b] + env.z[a] * env.z[b]) * inv;
+        const int64_t ch = pair_channel(env.species[a], env.species[b]);
+        S gc(0), gra(0), grb(0), grab(0);
+        const S* w5 = dG + off5 + ch * n5;
+        for (int64_t p = 0; p < n5; ++p) {
+          const Angular& q = g5[p];
+          const S base = T(1) + T(q.lambda) * c;
+          const S pw = power(base, q.zeta - 1);
+          const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
+          const S& Ba = B5[a * ne5 + q.eta_index];
+          const S& Bb = B5[b * ne5 + q.eta_index];
+          gc += w5[p] * dA * Ba * Bb;
+          gra += w5[p] * A * dB5[a * ne5 + q.eta_index] * Bb;
+          grb += w5[p] * A * Ba * dB5[b * ne5 + q.eta_index];
+        }
+        S dx(0), dy(0), dz(0), rab(1);
+        if (n4 > 0) {
+          dx = env.x[b] - env.x[a]; dy = env.y[b] - env.y[a]; dz = env.z[b] - env.z[a];
+          const S rab2 = dx * dx + dy * dy + dz * dz;
+          if (value(rab2) < rc2) {
+            rab = sqrt(rab2);
+            S fcab, dfcab;
+            cutoff(cutoff_type, rab, rc, fcab, dfcab);
+            for (int64_t u = 0; u < ne4; ++u) {
+              const S e = exp(T(-etas4[u]) * rab2);
+              C[u] = e * fcab;
+              dC[u] = e * (dfcab - T(2 * etas4[u]) * rab * fcab);
+            }
+            const S* w4 = dG + off4 + ch * n4;
+            for (int64_t p = 0; p < n4; ++p) {
+              const Angular& q = g4[p];
+              const S base = T(1) + T(q.lambda) * c;
+              const S pw = power(base, q.zeta - 1);
+              const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
+              const int u = q.eta_index;
+              const S& Ba = B4[a * ne4 + u];
+              const S& Bb = B4[b * ne4 + u];
+              const S wA = w4[p] * A;
+              gc += w4[p] * dA * Ba * Bb * C[u];
+              gra += wA * dB4[a * ne4 + u] * Bb * C[u];
+              grb += wA * Ba * dB4[b * ne4 + u] * C[u];
+              grab += wA * Ba * Bb * dC[u];
+            }
+          }
+        }
+        gr[a] += gra;
+        gr[b] += grb;
+        // ∂cos/∂r_a = r_b/(r_a r_b) − cos r_a/r_a², and symmetrically for b
+        const S ca = c / (env.r[a] * env.r[a]), cb = c / (env.r[b] * env.r[b]);
+        gx[a] += gc * (env.x[b] * inv - ca * env.x[a]);
+        gy[a] += gc * (env.y[b] * inv - ca * env.y[a]);
+        gz[a] += gc * (env.z[b] * inv - ca * env.z[a]);
+        gx[b] += gc * (env.x[a] * inv - cb * env.x[b]);
+        gy[b] += gc * (env.y[a] * inv - cb * env.y[b]);
+        gz[b] += gc * (env.z[a] * inv - cb * env.z[b]);
+        if (n4 > 0) {  // ∂r_ab/∂r_b = (r_b − r_a)/r_ab (grab is zero beyond the cutoff)
+          const S t = grab / rab;
+          gx[b] += t * dx; gy[b] += t * dy; gz[b] += t * dz;
+          gx[a] -= t * dx; gy[a] -= t * dy; gz[a] -= t * dz;
+        }
+      }
+    }
+  }
+  for (int64_t a = 0; a < n; ++a) {
+    const S t = gr[a] / env.r[a];
+    gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
+  }
+}
+
+}  // namespace xtalnn

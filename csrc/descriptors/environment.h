@@ -1,0 +1,139 @@
+// Atomic environments: the edges of each centre atom, grouped, and the four kernel drivers
+// (forward, backward, Jacobian-vector product, Hessian-vector product) shared by all descriptors.
+//
+// A descriptor D provides
+//   double max_cutoff() const;  int64_t n_features() const;
+//   template <class S> void forward(const Environment<S>&, S* G) const;          // G[F] += …
+//   template <class S> void backward(const Environment<S>&, const S* dG, S* gx, S* gy, S* gz) const;
+// where S is float, double or Dual<float/double>. Edges are r_ij = x_j − x_i (+ shift·cell), Å.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "common/dual.h"
+
+namespace xtalnn {
+
+// Neighbours j of one centre i inside the descriptor's largest cutoff.
+template <typename S>
+struct Environment {
+  std::vector<S> x, y, z, r;       // r_ij components and length (Å)
+  std::vector<int64_t> species;    // species index of j
+  std::vector<int64_t> edge;       // row in edge_index / edge_vec
+  int64_t size() const { return static_cast<int64_t>(edge.size()); }
+  void clear() { x.clear(); y.clear(); z.clear(); r.clear(); species.clear(); edge.clear(); }
+};
+
+// Edges grouped by centre atom (a stable counting sort; cheap when they already are sorted).
+struct Graph {
+  int64_t n_local = 0;
+  std::vector<int64_t> row_ptr;  // [n_local + 1]
+  std::vector<int64_t> order;    // edge ids, grouped by centre
+  const int64_t* neighbor = nullptr;
+  const int64_t* species = nullptr;
+};
+
+Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local);
+
+// Collects the edges of centre i shorter than rc; a non-null `tan` seeds Dual tangents.
+template <typename S>
+void gather(const Graph& g, int64_t i, const real_t<S>* vec, const real_t<S>* tan, double rc,
+            Environment<S>& env) {
+  using T = real_t<S>;
+  env.clear();
+  const T rc2 = static_cast<T>(rc * rc);
+  for (int64_t p = g.row_ptr[i]; p < g.row_ptr[i + 1]; ++p) {
+    const int64_t e = g.order[p];
+    const T* v = vec + 3 * e;
+    const T r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+    if (!(r2 < rc2)) continue;
+    TORCH_CHECK_VALUE(r2 > 0, "edge ", e, " has zero length: two atoms at the same position");
+    S x, y, z;
+    if constexpr (std::is_arithmetic_v<S>) {
+      x = v[0]; y = v[1]; z = v[2];
+    } else {
+      const T* t = tan + 3 * e;
+      x = S(v[0], t[0]); y = S(v[1], t[1]); z = S(v[2], t[2]);
+    }
+    env.x.push_back(x); env.y.push_back(y); env.z.push_back(z);
+    env.r.push_back(sqrt(x * x + y * y + z * z));
+    env.species.push_back(g.species[g.neighbor[e]]);
+    env.edge.push_back(e);
+  }
+}
+
+template <typename F>
+void for_each_centre(int64_t n, const F& f) {
+  at::parallel_for(0, n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) f(i);
+  });
+}
+
+// G[i, :] for every centre.
+template <class D, typename T>
+void run_forward(const D& d, const Graph& g, const T* vec, T* G) {
+  const int64_t F = d.n_features();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    thread_local Environment<T> env;
+    gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
+    d.template forward<T>(env, G + i * F);
+  });
+}
+
+// grad_vec[e, :] = Σ_f dG[i, f] ∂G[i, f]/∂r_e  (vector-Jacobian product).
+template <class D, typename T>
+void run_backward(const D& d, const Graph& g, const T* vec, const T* dG, T* grad_vec) {
+  const int64_t F = d.n_features();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    thread_local Environment<T> env;
+    thread_local std::vector<T> gx, gy, gz;
+    gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
+    const int64_t n = env.size();
+    gx.assign(n, T(0)); gy.assign(n, T(0)); gz.assign(n, T(0));
+    d.template backward<T>(env, dG + i * F, gx.data(), gy.data(), gz.data());
+    for (int64_t a = 0; a < n; ++a) {
+      T* out = grad_vec + 3 * env.edge[a];
+      out[0] = gx[a]; out[1] = gy[a]; out[2] = gz[a];
+    }
+  });
+}
+
+// tG[i, :] = Σ_e ∂G[i, :]/∂r_e · t_e  (Jacobian-vector product, forward mode).
+template <class D, typename T>
+void run_jvp(const D& d, const Graph& g, const T* vec, const T* tan, T* tG) {
+  const int64_t F = d.n_features();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    thread_local Environment<Dual<T>> env;
+    thread_local std::vector<Dual<T>> G;
+    gather<Dual<T>>(g, i, vec, tan, d.max_cutoff(), env);
+    G.assign(F, Dual<T>());
+    d.template forward<Dual<T>>(env, G.data());
+    for (int64_t f = 0; f < F; ++f) tG[i * F + f] = G[f].d;
+  });
+}
+
+// out[e, :] = Σ_f dG[i, f] Σ_e' ∂²G[i, f]/∂r_e∂r_e' · t_e'  (Hessian-vector product).
+template <class D, typename T>
+void run_hvp(const D& d, const Graph& g, const T* vec, const T* dG, const T* tan, T* out) {
+  const int64_t F = d.n_features();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    thread_local Environment<Dual<T>> env;
+    thread_local std::vector<Dual<T>> dGi, gx, gy, gz;
+    gather<Dual<T>>(g, i, vec, tan, d.max_cutoff(), env);
+    const int64_t n = env.size();
+    dGi.resize(F);
+    for (int64_t f = 0; f < F; ++f) dGi[f] = Dual<T>(dG[i * F + f], T(0));
+    gx.assign(n, Dual<T>()); gy.assign(n, Dual<T>()); gz.assign(n, Dual<T>());
+    d.template backward<Dual<T>>(env, dGi.data(), gx.data(), gy.data(), gz.data());
+    for (int64_t a = 0; a < n; ++a) {
+      T* o = out + 3 * env.edge[a];
+      o[0] = gx[a].d; o[1] = gy[a].d; o[2] = gz[a].d;
+    }
+  });
+}
+
+}  // namespace xtalnn
