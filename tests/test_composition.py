@@ -306,3 +306,21 @@ def test_cli_train_predict_rank(small_csv, tmp_path, capsys):
     assert ranked[0].startswith("rank,formula") and len(ranked) == 5
     with pytest.raises(CompositionDataError, match="row 1: unknown element 'Qq'"):
         run("composition", "predict", out, "Qq2O")
+
+
+# ---- slow: the real data set ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, limit", [("seed", 0.15), ("default", 0.075)])
+def test_oqmd_one_fold_accuracy(arch, limit):
+    """One fold of the 10-fold CV on OQMD 51k (minutes): MAE below a loose bound (eV/atom)."""
+    from xtalnn.composition.workflow import load_dataset
+
+    if not os.path.exists(OQMD):
+        pytest.skip("OQMD data set not available")
+    data = load_dataset(OQMD)
+    features = element_property_table(data.elements)
+    cv = cross_validate(TrainConfig.for_arch(arch), data.x, data.y, features, folds=10, only_folds=[0])
+    assert cv.overall["n"] == len(kfold_indices(len(data.y), 10)[0])
+    assert cv.overall["mae"] < limit

@@ -51,6 +51,14 @@ struct ACSF {
   void backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const;
 };
 
+// 1 + λ cos θ, clamped at 0: rounding can push cos θ of a collinear triplet past ±1, and a
+// non-integer ζ would turn the tiny negative base into NaN.
+template <typename S>
+inline S angular_base(const S& c, double lambda) {
+  const S base = real_t<S>(1) + real_t<S>(lambda) * c;
+  return value(base) > 0 ? base : S(0);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 template <typename S>
@@ -83,7 +91,7 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
       S* G5 = G + off5 + ch * n5;
       for (int64_t p = 0; p < n5; ++p) {
         const Angular& q = g5[p];
-        G5[p] += T(q.prefactor) * power(T(1) + T(q.lambda) * c, q.zeta) * B5[a * ne5 + q.eta_index] *
+        G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[a * ne5 + q.eta_index] *
                  B5[b * ne5 + q.eta_index];
       }
       if (n4 == 0) continue;
@@ -96,7 +104,7 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
       S* G4 = G + off4 + ch * n4;
       for (int64_t p = 0; p < n4; ++p) {
         const Angular& q = g4[p];
-        G4[p] += T(q.prefactor) * power(T(1) + T(q.lambda) * c, q.zeta) * B4[a * ne4 + q.eta_index] *
+        G4[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B4[a * ne4 + q.eta_index] *
                  B4[b * ne4 + q.eta_index] * C[q.eta_index];
       }
     }
@@ -146,7 +154,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
         const S* w5 = dG + off5 + ch * n5;
         for (int64_t p = 0; p < n5; ++p) {
           const Angular& q = g5[p];
-          const S base = T(1) + T(q.lambda) * c;
+          const S base = angular_base(c, q.lambda);
           const S pw = power(base, q.zeta - 1);
           const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
           const S& Ba = B5[a * ne5 + q.eta_index];
@@ -171,7 +179,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
             const S* w4 = dG + off4 + ch * n4;
             for (int64_t p = 0; p < n4; ++p) {
               const Angular& q = g4[p];
-              const S base = T(1) + T(q.lambda) * c;
+              const S base = angular_base(c, q.lambda);
               const S pw = power(base, q.zeta - 1);
               const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
               const int u = q.eta_index;

@@ -174,7 +174,8 @@ class ACSF(Descriptor):
                                                                self.cutoff_function), 0.0)
                     r2 = r2 + rab**2
                     radial = radial * fcab
-                val = (2.0 ** (1.0 - zeta)) * (1.0 + lam * cos[:, None]) ** zeta \
+                base = (1.0 + lam * cos[:, None]).clamp(min=0.0)  # collinear triplets: rounding past ±1
+                val = (2.0 ** (1.0 - zeta)) * base**zeta \
                     * torch.exp(-eta * r2[:, None]) * radial[:, None]
                 col = offset + (channel * len(rows))[:, None] + torch.arange(len(rows), device=device)
                 G.index_add_(0, (ci[:, None] * F + col).flatten(), val.flatten())
