@@ -51,14 +51,20 @@ def stat_features(x: np.ndarray, props: np.ndarray) -> np.ndarray:
     return np.hstack([x, mean, std, pmax, pmin]).astype(np.float32)
 
 
-def run_network_cv(arch, data, props, folds, seed, work, fresh, log):
-    """k-fold CV of one architecture with per-fold caching; returns (predictions, fold results)."""
+def run_network_cv(arch, data, props, folds, seed, work, fresh, log, only_folds=None):
+    """k-fold CV of one architecture with per-fold caching; returns (predictions, fold results).
+
+    With ``only_folds``, other folds are taken from the cache if present and otherwise skipped
+    (then the returned predictions are ``None``): lets several processes share one CV.
+    """
     config = TrainConfig.for_arch(arch)
     parts = kfold_indices(len(data.y), folds, seed)
     pred = np.full(len(data.y), np.nan)
     results = []
     for f, test in enumerate(parts):
         cache = os.path.join(work, f"cv_{arch}_fold{f}.npz")
+        if only_folds is not None and f not in only_folds and not os.path.exists(cache):
+            continue
         if os.path.exists(cache) and not fresh:
             z = np.load(cache)
             pred[test] = z["pred"]
@@ -87,7 +93,7 @@ def run_network_cv(arch, data, props, folds, seed, work, fresh, log):
         m = metrics(data.y[test], pred[test])
         results.append({"fold": f, **m, "train_seconds": seconds, "epochs": epochs})
         log(f"{arch} fold {f}: MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} ({seconds:.0f} s, {epochs} epochs)")
-    return pred, results
+    return (pred if len(results) == folds else None), results
 
 
 def run_baseline_cv(data, props, folds, seed, work, fresh, log):
@@ -259,6 +265,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work-dir", default=os.path.join(HERE, "composition_out"))
     p.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    p.add_argument("--only-folds", type=int, nargs="+", default=None,
+                   help="train only these folds of the network CVs (others from the cache)")
     p.add_argument("--fresh", action="store_true", help="ignore cached per-fold results")
     p.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = p.parse_args(argv)
@@ -278,7 +286,12 @@ def main(argv=None) -> int:
     preds = {}
     for arch in ("seed", "default"):
         if arch in args.phases:
-            preds[arch], folds = run_network_cv(arch, data, props, args.folds, args.seed, args.work_dir, args.fresh, log)
+            pred, folds = run_network_cv(arch, data, props, args.folds, args.seed, args.work_dir, args.fresh, log,
+                                         args.only_folds)  # fmt: skip
+            if pred is None:
+                log(f"{arch}: {len(folds)} of {args.folds} folds done; no summary yet")
+                continue
+            preds[arch] = pred
             summary["cv"][arch] = {"overall": metrics(data.y, preds[arch]), "folds": folds}
             parity_plot(data.y, preds[arch], os.path.join(args.work_dir, f"{arch}_parity.png"), f"{arch} ({args.folds}-fold CV)")
     if "baseline" in args.phases:
