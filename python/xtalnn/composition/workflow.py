@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import parse_formulas, read_table
-from .export import CompositionModel, save_model
+from .export import save_model
 from .features import default_elements, element_property_table, elements_present, fraction_matrix
 from .plots import error_cdf_plot, parity_plot
 from .training import CrossValidation, TrainConfig, cross_validate, train
@@ -123,7 +123,3 @@ def train_and_save(
     summary["output"] = output
     return summary
 
-
-def predict_table(model: CompositionModel, formulas: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions and uncertainties (eV/atom; uncertainty ``None`` for a single network)."""
-    return model.predict_with_uncertainty(formulas)
