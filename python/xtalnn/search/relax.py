@@ -1,8 +1,8 @@
 """Local relaxation of a candidate (positions and cell) that keeps its crystal system.
 
-:class:`SystemCellFilter` is ASE's ``FrechetCellFilter`` whose cell gradient is projected onto
+:class:`SystemCellFilter` is ASE's ``UnitCellFilter`` whose cell gradient is projected onto
 the system's allowed strains (:func:`.systems.strain_basis`): with the cell in standard
-orientation the log-deformation stays in that subspace, so every step obeys the system's
+orientation the deformation (I + ε) stays in that subspace, so every step obeys the system's
 lattice constraints (optionally also the space group, with ``FixSymmetry``). At the end the
 constraints are re-imposed to remove round-off, and the final energy is that of the returned
 structure.
@@ -16,13 +16,13 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.filters import FrechetCellFilter
+from ase.filters import UnitCellFilter
 
 from xtalnn.search.systems import impose, project_strain
 
 
-class SystemCellFilter(FrechetCellFilter):
-    """``FrechetCellFilter`` restricted to the strains a crystal system allows."""
+class SystemCellFilter(UnitCellFilter):
+    """``UnitCellFilter`` restricted to the strains a crystal system allows."""
 
     def __init__(self, atoms: Atoms, system: str, **kwargs):
         super().__init__(atoms, **kwargs)
@@ -111,7 +111,7 @@ def _finite_guard(opt, filt) -> None:
     """Stop a relaxation as soon as the energy or forces become non-finite."""
 
     def check():
-        if not np.all(np.isfinite(filt.get_forces())):
+        if not np.all(np.isfinite(filt.atoms.get_forces())):  # cached by the calculator
             raise EvaluationError("non-finite forces during relaxation")
 
     opt.attach(check, interval=1)

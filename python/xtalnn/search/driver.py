@@ -1,0 +1,370 @@
+"""The GA driver: one population per (crystal system, seed) run, runs in parallel processes.
+
+A run is deterministic given its seed: the random numbers of candidate ``(gen, idx)`` come from
+``numpy.random.default_rng([seed, system_index, gen, idx])`` and every evaluated candidate is read
+back from the run's database on restart, so a killed search resumes where it stopped without
+repeating a finished evaluation and arrives at the same populations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from xtalnn.search.composition import (
+    Composition,
+    check_packing,
+    default_volume_per_atom,
+    parse_composition,
+)
+from xtalnn.search.composition import (
+    min_distances as pair_min_distances,
+)
+from xtalnn.search.dedup import Archive, space_group
+from xtalnn.search.generate import random_structure
+from xtalnn.search.operators import make_child
+from xtalnn.search.relax import EvaluationError, relax
+from xtalnn.search.storage import Record, RunStore, run_db_path
+from xtalnn.search.systems import CRYSTAL_SYSTEMS, check_system
+
+STOP_FILE = "STOP"
+"""Creating ``OUT/STOP`` makes every run stop at its next generation boundary."""
+
+
+@dataclass
+class SearchConfig:
+    """All settings of a search (defaults from the seed paper). Energies eV/atom, lengths Å."""
+
+    composition: Composition
+    systems: tuple[str, ...] = CRYSTAL_SYSTEMS
+    population: int = 64
+    select_fraction: float = 1 / 3
+    children: int = 16
+    mutation_probability: float = 0.05
+    generations: int = 30
+    seeds_per_system: int = 2
+    seed: int = 0
+    relax: bool = True
+    relax_steps: int = 60
+    fmax: float = 0.05
+    optimizer: str = "BFGS"
+    keep_symmetry: bool = False
+    volume_per_atom: float | None = None
+    min_distances: dict = field(default_factory=dict)  # {(A, B): Å}
+    energy_tol: float = 0.005
+    top_k: int = 16
+
+    def run_seeds(self) -> list[int]:
+        return [self.seed + k for k in range(self.seeds_per_system)]
+
+    def identity(self) -> dict:
+        """The settings a resumed search must share with the stored one."""
+        d = asdict(self)
+        d["composition"] = self.composition.formula
+        d["min_distances"] = {f"{a}-{b}": v for (a, b), v in self.min_distances.items()}
+        for key in ("generations", "top_k", "systems"):
+            d.pop(key)
+        return d
+
+
+# ---------------------------------------------------------------------------- one run
+class _Log:
+    def __init__(self, out_dir: str | None, verbose: bool):
+        self.path = os.path.join(out_dir, "search.log") if out_dir else None
+        self.verbose = verbose
+
+    def __call__(self, line: str) -> None:
+        if self.verbose:
+            print(line, flush=True)
+        if self.path:
+            with open(self.path, "a") as fh:
+                fh.write(line + "\n")
+
+
+def run_system(
+    cfg: SearchConfig,
+    calculator_factory: Callable[[], Calculator],
+    system: str,
+    seed: int,
+    out_dir: str,
+    verbose: bool = True,
+    stop_when: Callable[[Atoms, float, int], bool] | None = None,
+) -> dict:
+    """Run the GA for one crystal system and seed; every candidate is stored in the run's db.
+
+    Returns counters: ``evaluations`` (candidates in the db), ``new_evaluations`` (done now),
+    ``seconds`` (wall time of the new ones).
+    """
+    check_system(system)
+    log = _Log(out_dir, verbose)
+    tag = f"[{system} s{seed}]"
+    comp = cfg.composition
+    dmin = pair_min_distances(comp, overrides=cfg.min_distances)
+    store = RunStore(run_db_path(out_dir, system, seed), system, seed)
+    done = store.load()
+    sys_index = CRYSTAL_SYSTEMS.index(system)
+    archive = Archive(cfg.energy_tol)
+    calc: list[Calculator] = []  # built lazily: a fully resumed run never starts the calculator
+    counters = {"evaluations": 0, "new_evaluations": 0, "seconds": 0.0, "failed": 0, "duplicates": 0}
+
+    def evaluate(gen: int, idx: int, make: Callable[[np.random.Generator], Any]) -> Record:
+        rec = done.get((gen, idx))
+        if rec is None:
+            rng = np.random.default_rng([seed, sys_index, gen, idx])
+            start = time.perf_counter()
+            made = make(rng)
+            if made is None:
+                rec = Record(gen, idx, "failed", Atoms(comp.symbols), error="no valid structure")
+            else:
+                atoms, origin, extra = made
+                try:
+                    if not calc:
+                        calc.append(calculator_factory())
+                    ev = relax(
+                        atoms,
+                        calc[0],
+                        system,
+                        steps=cfg.relax_steps,
+                        fmax=cfg.fmax,
+                        optimizer=cfg.optimizer,
+                        keep_symmetry=cfg.keep_symmetry,
+                        enabled=cfg.relax,
+                    )
+                    sg, _ = space_group(ev.atoms)
+                    rec = Record(gen, idx, "ok", ev.atoms, ev.energy_per_atom, sg, origin,
+                                 ev.n_calls, extra=extra)
+                except EvaluationError as err:
+                    rec = Record(gen, idx, "failed", atoms, origin=origin, error=str(err), extra=extra)
+                    log(f"{tag} gen {gen} child {idx}: candidate discarded: {err}")
+            if rec.status == "ok" and archive.add(rec.atoms, rec.energy_per_atom) is not None:
+                rec.status = "duplicate"
+            rec.seconds = time.perf_counter() - start
+            store.write(rec)
+            counters["new_evaluations"] += 1
+            counters["seconds"] += rec.seconds
+            if stop_when is not None and rec.status == "ok":
+                if stop_when(rec.atoms, rec.energy_per_atom, rec.spacegroup):
+                    open(os.path.join(out_dir, STOP_FILE), "w").close()
+        elif rec.status != "failed":
+            archive.add(rec.atoms, rec.energy_per_atom)  # replay: same archive as the first time
+        counters["evaluations"] += 1
+        counters["failed"] += rec.status == "failed"
+        counters["duplicates"] += rec.status == "duplicate"
+        return rec
+
+    population: list[Record] = []
+
+    def progress(gen: int) -> None:
+        best = population[0]
+        energies = np.array([r.energy_per_atom for r in population])
+        groups = len({r.spacegroup for r in population})
+        log(
+            f"{tag} gen {gen:4d}  best {best.energy_per_atom:.4f} eV/atom (sg {best.spacegroup})"
+            f"  diversity {groups} space groups, spread {energies.std():.3f} eV/atom"
+            f"  evals {counters['evaluations']} dup {counters['duplicates']}"
+            f" failed {counters['failed']}"
+        )
+
+    def merge(records: list[Record]) -> None:
+        population.extend(r for r in records if r.status == "ok")
+        population.sort(key=lambda r: (r.energy_per_atom, r.gen, r.idx))
+        del population[cfg.population:]
+
+    def random_maker(rng):
+        made = random_structure(comp, system, rng, dmin, cfg.volume_per_atom)
+        return None if made is None else (made[0], "random", {"drawn_group": made[1]})
+
+    merge([evaluate(0, i, random_maker) for i in range(cfg.population)])
+    if len(population) < 2:
+        log(f"{tag} stopped: fewer than 2 valid structures in the first generation")
+        return counters
+    progress(0)
+    n_select = max(2, int(round(cfg.population * cfg.select_fraction)))
+    for gen in range(1, cfg.generations + 1):
+        if os.path.exists(os.path.join(out_dir, STOP_FILE)):
+            log(f"{tag} stop requested at generation {gen}")
+            break
+        parents = population[:n_select]
+        parent_atoms = [p.atoms for p in parents]
+
+        def child_maker(rng):
+            made = make_child(parent_atoms, comp, system, rng, dmin, cfg.mutation_probability)
+            if made is None:
+                return None
+            child, origin, (i, j) = made
+            ids = [f"{parents[k].gen}.{parents[k].idx}" for k in (i, j)]
+            return child, origin, {"parents": ids}
+
+        merge([evaluate(gen, i, child_maker) for i in range(cfg.children)])
+        progress(gen)
+    return counters
+
+
+def _run_task(args: tuple) -> dict:
+    return run_system(*args)
+
+
+# ---------------------------------------------------------------------------- search()
+class _Pickled:
+    """Factory returning an unpickled copy of a calculator instance (one per process)."""
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def __call__(self) -> Calculator:
+        return pickle.loads(self.blob)
+
+
+class _Same:
+    """Factory returning the very instance it holds (single-process runs)."""
+
+    def __init__(self, calc: Calculator):
+        self.calc = calc
+
+    def __call__(self) -> Calculator:
+        return self.calc
+
+
+def _factory(calculator: Any, workers: int) -> tuple[Callable[[], Calculator], int]:
+    from xtalnn.references import CalculatorFactory, make_calculator
+
+    if isinstance(calculator, str):
+        make_calculator(calculator)  # fail early, clearly, on a bad spec or a missing package
+        return CalculatorFactory(calculator), workers
+    if isinstance(calculator, Calculator) or hasattr(calculator, "get_potential_energy"):
+        if workers > 1:
+            try:
+                return _Pickled(pickle.dumps(calculator)), workers
+            except Exception:
+                pass  # not picklable (e.g. a live LAMMPS): run the systems one after another
+        return _Same(calculator), 1
+    if callable(calculator):
+        return calculator, workers
+    raise ValueError(f"calculator must be a spec string, an ASE calculator or a factory, got {calculator!r}")
+
+
+def search(
+    composition: str | dict | Composition,
+    calculator: str | Calculator | Callable[[], Calculator],
+    systems: Sequence[str] = CRYSTAL_SYSTEMS,
+    population: int = 64,
+    generations: int = 30,
+    children: int = 16,
+    select_fraction: float = 1 / 3,
+    mutation_probability: float = 0.05,
+    seeds_per_system: int = 2,
+    seed: int = 0,
+    top_k: int = 16,
+    relax: bool = True,
+    relax_steps: int = 60,
+    fmax: float = 0.05,
+    optimizer: str = "BFGS",
+    keep_symmetry: bool = False,
+    volume_per_atom: float | None = None,
+    min_distances: dict | None = None,
+    formula_units: int = 1,
+    out_dir: str | None = None,
+    workers: int | None = None,
+    verbose: bool = True,
+    stop_when: Callable[[Atoms, float, int], bool] | None = None,
+):
+    """Genetic-algorithm crystal structure search, one population per crystal system.
+
+    Parameters
+    ----------
+    composition : atoms per cell, ``"Si8"``, ``"Ti4O8"`` or ``{"Ti": 1, "O": 2}`` (× ``formula_units``).
+    calculator : the fitness (energy per atom, eV/atom, lower is better): a spec string of
+        :mod:`xtalnn.references` (``"sw-si"``, ``"tblite"``, ``"empirical"``, a ``.pt`` model,
+        ``"module:factory"``), a picklable factory ``() -> Calculator``, or an ASE calculator
+        instance (copied to each process if picklable, otherwise the runs go one at a time).
+    systems : crystal systems to search (default all seven).
+    population, children, select_fraction, mutation_probability : GA settings (64, 16, 1/3, 0.05).
+    generations : generations after the random start (the active-learning driver sets it).
+    seeds_per_system, seed : independent runs per system use seeds ``seed … seed + n − 1``.
+    top_k : distinct structures reported per system.
+    relax, relax_steps, fmax, optimizer, keep_symmetry : local relaxation (eV/Å), see
+        :func:`xtalnn.search.relax.relax`; ``relax=False`` evaluates single points only.
+    volume_per_atom : Å³/atom for the random start (default: pyxtal's estimate).
+    min_distances : ``{("A", "B"): Å}`` overriding ``0.7 × (r_cov,A + r_cov,B)``.
+    out_dir : folder for the run databases, ``best.db``, CIFs, PNG and log (default: a temporary
+        folder). Re-running with the same folder resumes the search.
+    workers : processes (default: CPU count); runs are (system, seed) pairs.
+    stop_when : optional picklable ``(atoms, energy_per_atom, spacegroup) -> bool``; when true for
+        any candidate, all runs stop at their next generation (benchmarks).
+
+    Returns
+    -------
+    :class:`xtalnn.search.report.SearchResult`, candidates ranked by energy per atom.
+    """
+    import tempfile
+
+    from xtalnn.search import report
+
+    comp = parse_composition(composition, formula_units)
+    systems = tuple(check_system(s) for s in systems)
+    if not systems:
+        raise ValueError("no crystal system to search")
+    overrides = {}
+    for key, value in (min_distances or {}).items():
+        a, b = key.split("-") if isinstance(key, str) else key
+        overrides[(a, b)] = overrides[(b, a)] = float(value)
+    dmin = pair_min_distances(comp, overrides=overrides)
+    check_packing(comp, volume_per_atom or default_volume_per_atom(comp), dmin)
+    if population < 2 or children < 1 or generations < 0 or seeds_per_system < 1:
+        raise ValueError("population >= 2, children >= 1, generations >= 0, seeds_per_system >= 1")
+    cfg = SearchConfig(
+        composition=comp, systems=systems, population=population, select_fraction=select_fraction,
+        children=children, mutation_probability=mutation_probability, generations=generations,
+        seeds_per_system=seeds_per_system, seed=seed, relax=relax, relax_steps=relax_steps,
+        fmax=fmax, optimizer=optimizer, keep_symmetry=keep_symmetry,
+        volume_per_atom=volume_per_atom, min_distances=overrides, top_k=top_k,
+    )
+    out_dir = out_dir or tempfile.mkdtemp(prefix="xtalnn-search-")
+    os.makedirs(out_dir, exist_ok=True)
+    _check_resume(out_dir, cfg)
+    stop = os.path.join(out_dir, STOP_FILE)
+    if os.path.exists(stop):
+        os.remove(stop)
+    workers = workers or os.cpu_count() or 1
+    factory, workers = _factory(calculator, workers)
+    tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when) for s in systems for k in cfg.run_seeds()]
+    start = time.perf_counter()
+    if workers == 1 or len(tasks) == 1:
+        stats = [_run_task(t) for t in tasks]
+    else:
+        import multiprocessing
+
+        # fork: works from scripts without a __main__ guard; the parent never starts a calculator
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+            stats = list(pool.map(_run_task, tasks))
+    wall = time.perf_counter() - start
+    return report.collect(out_dir, cfg, stats, wall)
+
+
+def _check_resume(out_dir: str, cfg: SearchConfig) -> None:
+    path = os.path.join(out_dir, "search.json")
+    identity = json.loads(json.dumps(cfg.identity()))
+    if os.path.exists(path):
+        with open(path) as fh:
+            stored = json.load(fh)
+        if stored != identity:
+            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+            raise ValueError(
+                f"{out_dir} holds a different search (settings differ: {', '.join(diff)}); "
+                "use another output folder"
+            )
+    else:
+        with open(path, "w") as fh:
+            json.dump(identity, fh, indent=1)
