@@ -231,15 +231,24 @@ def test_predict_unseen_element_is_an_error(trained, small_data):
         model.predict(["TiO2", f"{unseen}O"])
 
 
-def test_failed_save_leaves_no_file(tmp_path):
+def test_failed_save_keeps_previous_file(trained, tmp_path):
+    import shutil
+
+    module, path, x = trained
+    target = tmp_path / "model.pt"
+    shutil.copy(path, target)
+    before = CompositionModel.load(target).predict_fractions(x[:20])
+
     class NotScriptable(torch.nn.Module):
         def forward(self, x):
-            return {1: x}.get(1, None) * 2 if x is not None else x  # dict with int keys + None: not scriptable
+            return {1: x}.get(1, None) * 2 if x is not None else x  # Optional arithmetic: not scriptable
 
-    target = tmp_path / "model.pt"
     with pytest.raises(Exception):
         save_model(NotScriptable(), target, {"elements": ["H"], "trained_elements": ["H"]})
-    assert os.listdir(tmp_path) == []
+    with pytest.raises(TypeError):  # metadata that cannot be written, after scripting succeeded
+        save_model(module, target, {"elements": ["H"], "trained_elements": ["H"], "bad": object()})
+    assert os.listdir(tmp_path) == ["model.pt"]  # no temporary files left behind
+    np.testing.assert_array_equal(CompositionModel.load(target).predict_fractions(x[:20]), before)
 
 
 # ---- rank -----------------------------------------------------------------------------------------------
