@@ -211,7 +211,13 @@ def run_system(
 
 
 def _run_task(args: tuple) -> dict:
-    return run_system(*args)
+    # one BLAS thread per run: the matrices are tiny (BFGS on 3N + 9) and the runs are parallel
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return run_system(*args)
+    with threadpool_limits(1):
+        return run_system(*args)
 
 
 # ---------------------------------------------------------------------------- search()
