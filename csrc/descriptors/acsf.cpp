@@ -49,6 +49,40 @@ ACSF::ACSF(const torch::Tensor& spec_in) {
   off4 = n_elements * n2;
   off5 = off4 + n_pairs * n4;
   n_feat = off5 + n_pairs * n5;
+  init_moments();
+}
+
+void ACSF::init_moments() {
+  int L = 0;
+  for (const auto& q : g5) {
+    if (q.zeta != std::round(q.zeta) || q.zeta > 32) return;  // pair loop for non-integer / huge ζ
+    L = std::max(L, static_cast<int>(q.zeta));
+  }
+  if (g5.empty()) return;
+  g5_moments = true;
+  max_degree = L;
+  std::vector<double> factorial(L + 1, 1.0);
+  for (int k = 1; k <= L; ++k) factorial[k] = factorial[k - 1] * k;
+  for (int d = 0; d <= L; ++d) {
+    degree_start.push_back(static_cast<int>(monomials.size()));
+    for (int i = d; i >= 0; --i)
+      for (int j = d - i; j >= 0; --j) {
+        const int k = d - i - j;
+        monomials.push_back({i, j, k});
+        multinomial.push_back(factorial[d] / (factorial[i] * factorial[j] * factorial[k]));
+      }
+  }
+  degree_start.push_back(static_cast<int>(monomials.size()));
+  for (const auto& q : g5) {
+    const int z = static_cast<int>(q.zeta);
+    std::vector<double> coef(z + 1);
+    double binom = 1.0;
+    for (int d = 0; d <= z; ++d) {
+      coef[d] = q.prefactor * binom * std::pow(q.lambda, d);
+      binom = binom * (z - d) / (d + 1);
+    }
+    g5_coef.push_back(coef);
+  }
 }
 
 template struct DescriptorKernels<ACSF>;

@@ -8,11 +8,18 @@
 //
 // Feature order: [G2: element e, then (η, R_s)] [G4: pair (a ≤ b), then (η, ζ, λ)] [G5: likewise];
 // pairs in the order (0,0), (0,1), …, (0,n−1), (1,1), …, (n−1,n−1).
+//
+// G5 with integer ζ (the usual case) is evaluated without a loop over neighbour pairs: with
+// (1 + λc)^ζ = Σ_n C(ζ,n) λ^n c^n and c^n = (r̂_j·r̂_k)^n = Σ_{|α|=n} n!/α! r̂_j^α r̂_k^α,
+//   Σ_{j<k} B(r_j) B(r_k) c^n  =  ½ [Σ_α n!/α! M_α²  −  Σ_j B(r_j)²]   (same element; cross pairs: Σ M^a M^b)
+// with the Cartesian moments M_α = Σ_j B(r_j) r̂_j^α. The cost per atom is O(neighbours × moments)
+// instead of O(neighbours²). G4 (which depends on r_jk) always loops over pairs.
 #pragma once
 
 #include <torch/types.h>
 
 #include <algorithm>
+#include <array>
 #include <utility>
 #include <vector>
 
@@ -35,6 +42,14 @@ struct ACSF {
   std::vector<double> etas4, etas5;
   int64_t n_pairs, off4, off5, n_feat;
 
+  // Cartesian moments for G5 (used when every G5 ζ is an integer)
+  bool g5_moments = false;
+  int max_degree = 0;
+  std::vector<std::array<int, 3>> monomials;  // exponents (i, j, k), ordered by degree i + j + k
+  std::vector<double> multinomial;            // n! / (i! j! k!)
+  std::vector<int> degree_start;              // monomials of degree n: [degree_start[n], degree_start[n+1])
+  std::vector<std::vector<double>> g5_coef;   // per G5 function: 2^{1−ζ} C(ζ, n) λ^n, n = 0 … ζ
+
   // spec (float64): [n_elements, cutoff, cutoff_type, n2, n4, n5, (η, R_s)×n2, (η, ζ, λ)×n4, (η, ζ, λ)×n5]
   explicit ACSF(const torch::Tensor& spec);
 
@@ -49,6 +64,17 @@ struct ACSF {
   void forward(const Environment<S>& env, S* G) const;
   template <typename S>
   void backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const;
+
+ private:
+  void init_moments();
+  template <typename S>
+  void moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
+               std::vector<S>& D) const;
+  template <typename S>
+  void g5_from_moments(const std::vector<S>& M, const std::vector<S>& D, S* G) const;
+  template <typename S>
+  void g5_moments_backward(const Environment<S>& env, const S* dG, const std::vector<S>& B5,
+                           const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz) const;
 };
 
 // 1 + λ cos θ, clamped at 0: rounding can push cos θ of a collinear triplet past ±1, and a
@@ -80,7 +106,13 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
     for (int64_t u = 0; u < ne4; ++u) B4[a * ne4 + u] = exp(T(-etas4[u]) * r * r) * fc[a];
     for (int64_t u = 0; u < ne5; ++u) B5[a * ne5 + u] = exp(T(-etas5[u]) * r * r) * fc[a];
   }
-  if (n4 + n5 == 0) return;
+  if (g5_moments) {
+    thread_local std::vector<S> P, M, D;
+    moments(env, B5, P, M, D);
+    g5_from_moments(M, D, G);
+  }
+  const int64_t n5_pairs = g5_moments ? 0 : n5;
+  if (n4 + n5_pairs == 0) return;
   const T rc2 = T(rc * rc);
   thread_local std::vector<S> C;
   C.resize(ne4);
@@ -89,7 +121,7 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
       const S c = (env.x[a] * env.x[b] + env.y[a] * env.y[b] + env.z[a] * env.z[b]) / (env.r[a] * env.r[b]);
       const int64_t ch = pair_channel(env.species[a], env.species[b]);
       S* G5 = G + off5 + ch * n5;
-      for (int64_t p = 0; p < n5; ++p) {
+      for (int64_t p = 0; p < n5_pairs; ++p) {
         const Angular& q = g5[p];
         G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[a * ne5 + q.eta_index] *
                  B5[b * ne5 + q.eta_index];
@@ -141,7 +173,9 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
       dB5[a * ne5 + u] = e * (dfc - T(2 * etas5[u]) * r * fc);
     }
   }
-  if (n4 + n5 > 0) {
+  if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz);
+  const int64_t n5_pairs = g5_moments ? 0 : n5;
+  if (n4 + n5_pairs > 0) {
     const T rc2 = T(rc * rc);
     thread_local std::vector<S> C, dC;
     C.resize(ne4); dC.resize(ne4);
@@ -152,7 +186,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
         const int64_t ch = pair_channel(env.species[a], env.species[b]);
         S gc(0), gra(0), grb(0), grab(0);
         const S* w5 = dG + off5 + ch * n5;
-        for (int64_t p = 0; p < n5; ++p) {
+        for (int64_t p = 0; p < n5_pairs; ++p) {
           const Angular& q = g5[p];
           const S base = angular_base(c, q.lambda);
           const S pw = power(base, q.zeta - 1);
@@ -214,6 +248,138 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   for (int64_t a = 0; a < n; ++a) {
     const S t = gr[a] / env.r[a];
     gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
+  }
+}
+
+// P[a, m] = r̂_a^α_m;  M[e, u, m] = Σ_{a ∈ e} B_u(r_a) P[a, m];  D[e, u] = Σ_{a ∈ e} B_u(r_a)².
+template <typename S>
+void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
+                   std::vector<S>& D) const {
+  const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size();
+  const int L = max_degree;
+  P.resize(n * nm);
+  M.assign(n_elements * ne5 * nm, S(0));
+  D.assign(n_elements * ne5, S(0));
+  S px[33], py[33], pz[33];
+  for (int64_t a = 0; a < n; ++a) {
+    const S inv = real_t<S>(1) / env.r[a];
+    const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
+    px[0] = py[0] = pz[0] = S(1);
+    for (int k = 1; k <= L; ++k) { px[k] = px[k - 1] * ux; py[k] = py[k - 1] * uy; pz[k] = pz[k - 1] * uz; }
+    S* Pa = P.data() + a * nm;
+    for (int64_t m = 0; m < nm; ++m) {
+      const auto& e = monomials[m];
+      Pa[m] = px[e[0]] * py[e[1]] * pz[e[2]];
+    }
+    const int64_t s = env.species[a];
+    for (int64_t u = 0; u < ne5; ++u) {
+      const S b = B5[a * ne5 + u];
+      S* Mu = M.data() + (s * ne5 + u) * nm;
+      for (int64_t m = 0; m < nm; ++m) Mu[m] += b * Pa[m];
+      D[s * ne5 + u] += b * b;
+    }
+  }
+}
+
+template <typename S>
+void ACSF::g5_from_moments(const std::vector<S>& M, const std::vector<S>& D, S* G) const {
+  const int64_t ne5 = etas5.size(), nm = monomials.size(), n5 = g5.size();
+  S Sn[33];
+  for (int64_t ea = 0; ea < n_elements; ++ea)
+    for (int64_t eb = ea; eb < n_elements; ++eb) {
+      S* G5 = G + off5 + pair_channel(ea, eb) * n5;
+      for (int64_t u = 0; u < ne5; ++u) {
+        const S* Ma = M.data() + (ea * ne5 + u) * nm;
+        const S* Mb = M.data() + (eb * ne5 + u) * nm;
+        for (int d = 0; d <= max_degree; ++d) {
+          S acc(0);
+          for (int m = degree_start[d]; m < degree_start[d + 1]; ++m) acc += real_t<S>(multinomial[m]) * Ma[m] * Mb[m];
+          Sn[d] = ea == eb ? real_t<S>(0.5) * (acc - D[ea * ne5 + u]) : acc;
+        }
+        for (int64_t p = 0; p < n5; ++p) {
+          if (g5[p].eta_index != u) continue;
+          const auto& coef = g5_coef[p];
+          for (size_t d = 0; d < coef.size(); ++d) G5[p] += real_t<S>(coef[d]) * Sn[d];
+        }
+      }
+    }
+}
+
+// Adds ∂(Σ dG·G5)/∂r to gr (radial part, per neighbour) and to g (direction part).
+template <typename S>
+void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std::vector<S>& B5,
+                               const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz) const {
+  using T = real_t<S>;
+  const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size(), n5 = g5.size();
+  const int L = max_degree;
+  thread_local std::vector<S> P, M, D, dM, dD;
+  moments(env, B5, P, M, D);
+  dM.assign(M.size(), S(0));
+  dD.assign(D.size(), S(0));
+  S dS[33];
+  for (int64_t ea = 0; ea < n_elements; ++ea)
+    for (int64_t eb = ea; eb < n_elements; ++eb) {
+      const S* w5 = dG + off5 + pair_channel(ea, eb) * n5;
+      for (int64_t u = 0; u < ne5; ++u) {
+        for (int d = 0; d <= L; ++d) dS[d] = S(0);
+        for (int64_t p = 0; p < n5; ++p) {
+          if (g5[p].eta_index != u) continue;
+          const auto& coef = g5_coef[p];
+          for (size_t d = 0; d < coef.size(); ++d) dS[d] += w5[p] * T(coef[d]);
+        }
+        const S* Ma = M.data() + (ea * ne5 + u) * nm;
+        const S* Mb = M.data() + (eb * ne5 + u) * nm;
+        S* dMa = dM.data() + (ea * ne5 + u) * nm;
+        S* dMb = dM.data() + (eb * ne5 + u) * nm;
+        for (int d = 0; d <= L; ++d) {
+          for (int m = degree_start[d]; m < degree_start[d + 1]; ++m) {
+            const S w = T(multinomial[m]) * dS[d];
+            if (ea == eb) {
+              dMa[m] += w * Ma[m];
+            } else {
+              dMa[m] += w * Mb[m];
+              dMb[m] += w * Ma[m];
+            }
+          }
+          if (ea == eb) dD[ea * ne5 + u] -= T(0.5) * dS[d];
+        }
+      }
+    }
+  S px[33], py[33], pz[33];
+  thread_local std::vector<S> dP;
+  dP.resize(nm);
+  for (int64_t a = 0; a < n; ++a) {
+    const int64_t s = env.species[a];
+    const S* Pa = P.data() + a * nm;
+    for (int64_t m = 0; m < nm; ++m) dP[m] = S(0);
+    S acc_r(0);
+    for (int64_t u = 0; u < ne5; ++u) {
+      const S* dMu = dM.data() + (s * ne5 + u) * nm;
+      const S b = B5[a * ne5 + u];
+      S dB = T(2) * b * dD[s * ne5 + u];
+      for (int64_t m = 0; m < nm; ++m) {
+        dB += dMu[m] * Pa[m];
+        dP[m] += dMu[m] * b;
+      }
+      acc_r += dB * dB5[a * ne5 + u];
+    }
+    gr[a] += acc_r;
+    // ∂/∂r̂ of Σ_m dP_m r̂^α_m, then project onto the plane ⟂ r̂ and divide by r.
+    const S inv = T(1) / env.r[a];
+    const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
+    px[0] = py[0] = pz[0] = S(1);
+    for (int k = 1; k <= L; ++k) { px[k] = px[k - 1] * ux; py[k] = py[k - 1] * uy; pz[k] = pz[k - 1] * uz; }
+    S nx(0), ny(0), nz(0);
+    for (int64_t m = 1; m < nm; ++m) {
+      const auto& e = monomials[m];
+      if (e[0]) nx += dP[m] * T(e[0]) * px[e[0] - 1] * py[e[1]] * pz[e[2]];
+      if (e[1]) ny += dP[m] * T(e[1]) * px[e[0]] * py[e[1] - 1] * pz[e[2]];
+      if (e[2]) nz += dP[m] * T(e[2]) * px[e[0]] * py[e[1]] * pz[e[2] - 1];
+    }
+    const S radial = nx * ux + ny * uy + nz * uz;
+    gx[a] += (nx - radial * ux) * inv;
+    gy[a] += (ny - radial * uy) * inv;
+    gz[a] += (nz - radial * uz) * inv;
   }
 }
 
