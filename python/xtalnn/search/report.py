@@ -155,7 +155,8 @@ def plot_history(history: dict[str, list[float]], path: str, title: str = "") ->
     ax.set_xlabel("generation")
     ax.set_ylabel("best energy (eV/atom)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if any(history.values()):
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
