@@ -180,18 +180,26 @@ def run_system(
         population.sort(key=lambda r: (r.energy_per_atom, r.gen, r.idx))
         del population[cfg.population:]
 
+    stop_path = os.path.join(out_dir, STOP_FILE)
+
     def random_maker(rng):
         made = random_structure(comp, system, rng, dmin, cfg.volume_per_atom)
         return None if made is None else (made[0], "random", {"drawn_group": made[1]})
 
-    merge([evaluate(0, i, random_maker) for i in range(cfg.population)])
+    first = []
+    for i in range(cfg.population):
+        if stop_when is not None and os.path.exists(stop_path):
+            log(f"{tag} stop requested in the first generation")
+            return counters
+        first.append(evaluate(0, i, random_maker))
+    merge(first)
     if len(population) < 2:
         log(f"{tag} stopped: fewer than 2 valid structures in the first generation")
         return counters
     progress(0)
     n_select = max(2, int(round(cfg.population * cfg.select_fraction)))
     for gen in range(1, cfg.generations + 1):
-        if os.path.exists(os.path.join(out_dir, STOP_FILE)):
+        if os.path.exists(stop_path):
             log(f"{tag} stop requested at generation {gen}")
             break
         parents = population[:n_select]
