@@ -13,6 +13,7 @@ import sys
 # module path -> its register(subparsers) adds one or more subcommands
 _COMMAND_MODULES = (
     "xtalnn.ops_cli",
+    "xtalnn.descriptors.cli",
     "xtalnn.search.cli",
     "xtalnn.composition.cli",
 )
