@@ -183,3 +183,36 @@ def test_cli(tmp_path, capsys):
     assert "[cubic s0] gen    1" in out and "eV/atom" in out
     assert (tmp_path / "best.db").exists() and (tmp_path / "summary.txt").exists()
     assert main(["search", "Xx2", "-o", str(tmp_path / "bad")]) == 1
+
+
+@pytest.mark.parametrize("keep_symmetry", [False, True])
+def test_relax_keeps_the_system(keep_symmetry):
+    from ase.build import bulk
+
+    from xtalnn.references import make_calculator
+    from xtalnn.search.dedup import space_group
+    from xtalnn.search.relax import relax
+    from xtalnn.search.systems import impose
+
+    calc = make_calculator("sw-si")
+    atoms = bulk("Si", "diamond", a=5.25, cubic=True)
+    ev = relax(atoms, calc, "cubic", keep_symmetry=keep_symmetry)
+    assert ev.energy_per_atom == pytest.approx(-4.3366, abs=1e-3)  # relaxed to SW's a = 5.431 Å
+    assert ev.atoms.cell.cellpar()[0] == pytest.approx(5.431, abs=0.01)
+    assert space_group(ev.atoms)[0] == 227
+    rattled = impose(bulk("Si", "diamond", a=5.3, orthorhombic=True) * (1, 1, 2), "monoclinic")
+    rattled.rattle(0.2, seed=2)
+    ev = relax(rattled, calc, "monoclinic", keep_symmetry=keep_symmetry, steps=30)
+    assert obeys(ev.atoms, "monoclinic")
+    assert ev.n_calls <= 32
+
+
+@pytest.mark.slow
+def test_tio2_search_with_tblite(tmp_path):
+    result = search("Ti2O4", "tblite", population=6, children=2, generations=1, seeds_per_system=1,
+                    relax_steps=15, out_dir=str(tmp_path), workers=2, verbose=False)
+    assert result.candidates
+    for c in result.candidates:
+        assert np.isfinite(c.energy_per_atom)
+        assert obeys(c.atoms, c.system)
+        assert sorted(c.atoms.get_chemical_symbols()) == ["O"] * 4 + ["Ti"] * 2
