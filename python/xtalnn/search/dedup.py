@@ -10,8 +10,12 @@ from ase import Atoms
 
 def space_group(atoms: Atoms, symprec: float = 0.1) -> tuple[int, str]:
     """(international number, symbol) from spglib at ``symprec`` (Å); (0, "?") on failure."""
+    import warnings
+
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    with warnings.catch_warnings():  # spglib 2.x deprecation chatter about its error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        data = spglib.get_symmetry_dataset(cell, symprec=symprec)
     if data is None:
         return 0, "?"
     return int(data.number), str(data.international)
