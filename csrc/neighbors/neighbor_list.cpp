@@ -157,6 +157,10 @@ std::tuple<torch::Tensor, torch::Tensor> neighbor_list(const torch::Tensor& posi
     std::vector<int64_t> fill(bin_start.begin(), bin_start.end() - 1);
     for (int64_t i = 0; i < N; ++i) bin_atoms[fill[bin_of[i]]++] = i;
   }
+  // wrapped positions in bin order: the inner loop reads them contiguously
+  std::vector<double> xb(3 * N);
+  for (int64_t p = 0; p < N; ++p)
+    for (int k = 0; k < 3; ++k) xb[3 * p + k] = xw[3 * bin_atoms[p] + k];
 
   const double c2 = cutoff * cutoff;
   const int64_t n_chunks = std::max<int64_t>(1, std::min<int64_t>(N, 4 * at::get_num_threads()));
@@ -185,13 +189,13 @@ std::tuple<torch::Tensor, torch::Tensor> neighbor_list(const torch::Tensor& posi
               for (int a = 0; a < 3; ++a)
                 for (int k = 0; k < 3; ++k) shift[k] += S[a] * B[a][k];
               const int64_t tb = (t[0] * nb[1] + t[1]) * nb[2] + t[2];
+              const bool zero_shift = S[0] == 0 && S[1] == 0 && S[2] == 0;
+              const double ox = shift[0] - xw[3 * i], oy = shift[1] - xw[3 * i + 1], oz = shift[2] - xw[3 * i + 2];
               for (int64_t p = bin_start[tb]; p < bin_start[tb + 1]; ++p) {
-                const int64_t j = bin_atoms[p];
-                if (j == i && S[0] == 0 && S[1] == 0 && S[2] == 0 && !self_interaction) continue;
-                const double rx = xw[3 * j] - xw[3 * i] + shift[0];
-                const double ry = xw[3 * j + 1] - xw[3 * i + 1] + shift[1];
-                const double rz = xw[3 * j + 2] - xw[3 * i + 2] + shift[2];
+                const double rx = xb[3 * p] + ox, ry = xb[3 * p + 1] + oy, rz = xb[3 * p + 2] + oz;
                 if (rx * rx + ry * ry + rz * rz >= c2) continue;
+                const int64_t j = bin_atoms[p];
+                if (j == i && zero_shift && !self_interaction) continue;
                 // x = x_wrapped + off·B, so x_j − x_i + (S − off_j + off_i)·B is the same vector
                 out.insert(out.end(), {i, j, S[0] - off[3 * j] + off[3 * i], S[1] - off[3 * j + 1] + off[3 * i + 1],
                                        S[2] - off[3 * j + 2] + off[3 * i + 2]});
