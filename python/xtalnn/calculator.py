@@ -1,0 +1,117 @@
+"""ASE calculator for xtalnn potential files (TorchScript, see :mod:`xtalnn.potential.model`).
+
+    from xtalnn.calculator import XtalnnCalculator
+    atoms.calc = XtalnnCalculator("model.pt")
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+
+Energies in eV, forces in eV/Å, stress in eV/Å³ (Voigt order xx, yy, zz, yz, xz, xy, ASE's sign:
+σ = (1/V) ∂E/∂ε, positive under tension). Forces are −∂E/∂x and the stress the derivative with
+respect to a symmetric homogeneous strain ε applied to positions and cell, both by autograd through
+the descriptor op. Structures whose descriptors leave the training range get a warning naming the
+atoms; ``calc.results["n_extrapolating"]`` counts them (``results["extrapolating_atoms"]`` lists them).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+
+from xtalnn.neighbors import check_atoms, neighbor_list_tensors
+
+
+class ExtrapolationWarning(UserWarning):
+    """Some atoms' descriptors lie outside the range seen in training."""
+
+
+class XtalnnCalculator(Calculator):
+    """Energy, free energy, per-atom energies, forces and stress from an xtalnn model file.
+
+    Parameters
+    ----------
+    model_path : the ``.pt`` file written by ``xtalnn train`` / ``xtalnn export``.
+    extrapolation_tolerance : relative slack on the training descriptor range (fraction of max − min)
+        before an atom counts as extrapolating.
+    warn : emit an :class:`ExtrapolationWarning` when atoms extrapolate.
+    threads : ``torch.set_num_threads`` for this process (None leaves it).
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    default_parameters: dict = {}
+
+    def __init__(self, model_path, extrapolation_tolerance: float = 1e-6, warn: bool = True,
+                 threads: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from xtalnn.potential.export import load_model
+
+        self.model_path = str(model_path)
+        self.model, self.metadata = load_model(self.model_path)
+        self.elements = list(self.metadata["elements"])
+        self.cutoff = float(self.metadata["cutoff"])
+        self._index = {symbol: k for k, symbol in enumerate(self.elements)}
+        self.extrapolation_tolerance = float(extrapolation_tolerance)
+        self.warn = warn
+        if threads:
+            torch.set_num_threads(int(threads))
+        lo, hi = self.model.descriptor_min, self.model.descriptor_max
+        slack = self.extrapolation_tolerance * torch.where(torch.isfinite(hi - lo), hi - lo, torch.zeros_like(lo))
+        self._lower, self._upper = lo - slack - 1e-9, hi + slack + 1e-9
+
+    def species_of(self, atoms) -> torch.Tensor:
+        symbols = atoms.get_chemical_symbols()
+        unknown = sorted(set(symbols) - set(self._index))
+        if unknown:
+            raise ValueError(f"element(s) {unknown} not in the model {self.model_path} "
+                             f"(it knows {self.elements})")
+        return torch.tensor([self._index[s] for s in symbols], dtype=torch.int64)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        check_atoms(atoms)
+        species = self.species_of(atoms)
+        n = len(atoms)
+        positions = torch.tensor(atoms.get_positions(), dtype=torch.float64)
+        cell = torch.tensor(np.asarray(atoms.get_cell()), dtype=torch.float64)
+        pbc = torch.tensor(np.asarray(atoms.get_pbc(), dtype=bool))
+        edge_index, shifts = neighbor_list_tensors(positions, cell, pbc, self.cutoff)
+
+        volume = abs(float(np.linalg.det(cell.numpy())))
+        want_stress = "stress" in properties
+        if want_stress and volume <= 0.0:
+            raise PropertyNotImplementedError("stress needs a cell with a non-zero volume")
+        positions.requires_grad_(True)
+        strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+        deform = torch.eye(3, dtype=torch.float64) + 0.5 * (strain + strain.T)
+        x = positions @ deform
+        edge_vec = x[edge_index[1]] - x[edge_index[0]] + shifts.to(torch.float64) @ (cell @ deform)
+
+        G = self.model.descriptors(species, edge_index, edge_vec, n)
+        atomic = self.model.atomic_energies(species, G)
+        energy = atomic.sum()
+        grad_x, grad_eps = torch.autograd.grad(energy, [positions, strain])
+
+        e = float(energy.detach())
+        self.results["energy"] = e
+        self.results["free_energy"] = e
+        self.results["energies"] = atomic.detach().numpy().copy()
+        self.results["forces"] = -grad_x.numpy().copy()
+        if volume > 0.0:
+            s = grad_eps.numpy() / volume
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        self._check_range(species, G.detach())
+
+    def _check_range(self, species: torch.Tensor, G: torch.Tensor) -> None:
+        outside = ((G < self._lower[species]) | (G > self._upper[species])).any(dim=1)
+        atoms_out = torch.nonzero(outside).flatten().tolist()
+        self.results["n_extrapolating"] = len(atoms_out)
+        self.results["extrapolating_atoms"] = np.array(atoms_out, dtype=int)
+        if atoms_out and self.warn:
+            symbols = self.atoms.get_chemical_symbols()
+            shown = ", ".join(f"{i} ({symbols[i]})" for i in atoms_out[:20])
+            more = f" and {len(atoms_out) - 20} more" if len(atoms_out) > 20 else ""
+            warnings.warn(f"{len(atoms_out)} of {len(symbols)} atoms have descriptors outside the training "
+                          f"range of {self.model_path}: atoms {shown}{more}; the prediction is an extrapolation",
+                          ExtrapolationWarning, stacklevel=3)

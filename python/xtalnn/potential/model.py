@@ -1,0 +1,133 @@
+"""The potential as one TorchScript-able module: descriptor op → per-element scaling → per-element MLP.
+
+Contract of the scripted module (what ``xtalnn.calculator`` and the LAMMPS pair style call)::
+
+    forward(species: int64[N], edge_index: int64[2, E], edge_vec: float64[E, 3], n_local: int)
+        -> atomic_energy: float64[n_local]   (eV, reference energies included; E = Σ_i atomic_energy[i])
+
+- ``species``: indices into ``model.elements`` for all N atoms (local atoms first, then ghosts);
+- ``edge_index[0]`` centres (< n_local), ``edge_index[1]`` neighbours (< N); every neighbour within
+  ``model.cutoff`` (Å) of a local centre must be listed (full list, both directions for local pairs);
+- ``edge_vec = x_j − x_i (+ S·cell)`` in Å, float64. Forces and virial follow by autograd:
+  F = −∂E/∂x, and for LAMMPS g_e = ∂E/∂edge_vec_e gives f_i += g_e, f_j −= g_e, virial −Σ_e edge_vec_e ⊗ g_e.
+
+Also exported: ``descriptors(species, edge_index, edge_vec, n_local) -> G[n_local, F]`` and
+``atomic_energies(species_local, G)``, so callers can check ``G`` against ``descriptor_min`` /
+``descriptor_max`` (per element [n_elements, F], the training-set range) without a second op call.
+Attributes: ``elements`` (List[str]), ``cutoff`` (Å), ``format_version``, ``descriptor_kind``
+("acsf" | "chebyshev"); buffers ``spec`` (the op's float64 parameter vector), ``shift``/``scale``
+(G_scaled = (G − shift) / scale, per element), ``reference_energies`` (eV per element, float64).
+"""
+
+
+from typing import List
+
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "prelu": nn.PReLU,
+    "silu": nn.SiLU,
+}
+
+
+def mlp(n_in: int, hidden, activation: str) -> nn.Sequential:
+    """n_in → hidden[0] → … → 1, the activation after every hidden layer (float64)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        if int(h) < 1:
+            raise ValueError(f"hidden layer sizes must be positive integers, got {list(hidden)}")
+        layers += [nn.Linear(width, int(h)), ACTIVATIONS[activation]()]
+        width = int(h)
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers).double()
+
+
+class Potential(nn.Module):
+    """E = Σ_i [ MLP_{s_i}((G_i − shift_{s_i}) / scale_{s_i}) + e_ref(s_i) ], all in float64."""
+
+    format_version: int
+    elements: List[str]
+    cutoff: float
+    descriptor_kind: str
+
+    def __init__(self, elements, descriptor_kind: str, spec, cutoff: float, hidden=(10, 10),
+                 activation: str = "tanh", shift=None, scale=None, reference_energies=None,
+                 descriptor_min=None, descriptor_max=None, n_features: int | None = None):
+        super().__init__()
+        if descriptor_kind not in ("acsf", "chebyshev"):
+            raise ValueError(f"descriptor_kind must be 'acsf' or 'chebyshev', got {descriptor_kind!r}")
+        n_el = len(elements)
+        spec = torch.as_tensor(spec, dtype=torch.float64)
+        F = int(n_features if n_features is not None else torch.as_tensor(shift).shape[1])
+
+        def table(value, fill):
+            if value is None:
+                return torch.full((n_el, F), fill, dtype=torch.float64)
+            return torch.as_tensor(value, dtype=torch.float64).clone().reshape(n_el, F)
+
+        self.format_version = FORMAT_VERSION
+        self.elements = list(elements)
+        self.cutoff = float(cutoff)
+        self.descriptor_kind = descriptor_kind
+        self.hidden = [int(h) for h in hidden]
+        self.activation = activation
+        self.register_buffer("spec", spec.clone())
+        self.register_buffer("shift", table(shift, 0.0))
+        self.register_buffer("scale", table(scale, 1.0))
+        self.register_buffer("descriptor_min", table(descriptor_min, float("-inf")))
+        self.register_buffer("descriptor_max", table(descriptor_max, float("inf")))
+        ref = torch.zeros(n_el, dtype=torch.float64) if reference_energies is None else \
+            torch.as_tensor(reference_energies, dtype=torch.float64).clone()
+        self.register_buffer("reference_energies", ref)
+        self.nets = nn.ModuleList([mlp(F, self.hidden, activation) for _ in range(n_el)])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.shift.shape[1])
+
+    @torch.jit.export
+    def descriptors(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor,
+                    n_local: int) -> torch.Tensor:
+        """G [n_local, F] from the compiled op."""
+        if self.descriptor_kind == "acsf":
+            return torch.ops.xtalnn.acsf(species, edge_index, edge_vec, n_local, self.spec)
+        return torch.ops.xtalnn.chebyshev(species, edge_index, edge_vec, n_local, self.spec)
+
+    @torch.jit.export
+    def network_energies(self, species: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+        """Σ-able atomic energies without the reference energies (eV, float64 [n])."""
+        x = (G.to(torch.float64) - self.shift[species]) / self.scale[species]
+        out = torch.zeros(species.shape[0], dtype=torch.float64, device=G.device)
+        for k, net in enumerate(self.nets):
+            index = torch.nonzero(species == k).flatten()
+            if index.numel() > 0:
+                out = out.index_add(0, index, net(x[index]).squeeze(-1))
+        return out
+
+    @torch.jit.export
+    def atomic_energies(self, species: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+        """Atomic energies (eV, float64 [n]) including the per-element reference energies."""
+        return self.network_energies(species, G) + self.reference_energies[species]
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor,
+                n_local: int) -> torch.Tensor:
+        G = self.descriptors(species, edge_index, edge_vec.to(torch.float64), n_local)
+        return self.atomic_energies(species[:n_local], G)
+
+    def init_args(self) -> dict:
+        """Everything ``Potential(**args)`` needs to rebuild this module's shape and buffers."""
+        return dict(elements=list(self.elements), descriptor_kind=self.descriptor_kind, spec=self.spec.clone(),
+                    cutoff=self.cutoff, hidden=list(self.hidden), activation=self.activation,
+                    shift=self.shift.clone(), scale=self.scale.clone(),
+                    reference_energies=self.reference_energies.clone(),
+                    descriptor_min=self.descriptor_min.clone(), descriptor_max=self.descriptor_max.clone())
