@@ -92,7 +92,9 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
-  thread_local std::vector<S> fc, B4, B5;
+  auto& fc = scratch<std::vector<S>, 0>();
+  auto& B4 = scratch<std::vector<S>, 1>();
+  auto& B5 = scratch<std::vector<S>, 2>();
   fc.resize(n); B4.resize(n * ne4); B5.resize(n * ne5);
   S dfc;
   for (int64_t a = 0; a < n; ++a) {
@@ -107,14 +109,16 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
     for (int64_t u = 0; u < ne5; ++u) B5[a * ne5 + u] = exp(T(-etas5[u]) * r * r) * fc[a];
   }
   if (g5_moments) {
-    thread_local std::vector<S> P, M, D;
+    auto& P = scratch<std::vector<S>, 3>();
+    auto& M = scratch<std::vector<S>, 4>();
+    auto& D = scratch<std::vector<S>, 5>();
     moments(env, B5, P, M, D);
     g5_from_moments(M, D, G);
   }
   const int64_t n5_pairs = g5_moments ? 0 : n5;
   if (n4 + n5_pairs == 0) return;
   const T rc2 = T(rc * rc);
-  thread_local std::vector<S> C;
+  auto& C = scratch<std::vector<S>, 6>();
   C.resize(ne4);
   for (int64_t a = 0; a < n; ++a) {
     for (int64_t b = a + 1; b < n; ++b) {
@@ -148,7 +152,11 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
-  thread_local std::vector<S> gr, B4, dB4, B5, dB5;
+  auto& gr = scratch<std::vector<S>, 7>();
+  auto& B4 = scratch<std::vector<S>, 8>();
+  auto& dB4 = scratch<std::vector<S>, 9>();
+  auto& B5 = scratch<std::vector<S>, 10>();
+  auto& dB5 = scratch<std::vector<S>, 11>();
   gr.assign(n, S(0)); B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
   for (int64_t a = 0; a < n; ++a) {
     const S& r = env.r[a];
@@ -177,7 +185,8 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   const int64_t n5_pairs = g5_moments ? 0 : n5;
   if (n4 + n5_pairs > 0) {
     const T rc2 = T(rc * rc);
-    thread_local std::vector<S> C, dC;
+    auto& C = scratch<std::vector<S>, 12>();
+    auto& dC = scratch<std::vector<S>, 13>();
     C.resize(ne4); dC.resize(ne4);
     for (int64_t a = 0; a < n; ++a) {
       for (int64_t b = a + 1; b < n; ++b) {
@@ -312,7 +321,11 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
   using T = real_t<S>;
   const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size(), n5 = g5.size();
   const int L = max_degree;
-  thread_local std::vector<S> P, M, D, dM, dD;
+  auto& P = scratch<std::vector<S>, 14>();
+  auto& M = scratch<std::vector<S>, 15>();
+  auto& D = scratch<std::vector<S>, 16>();
+  auto& dM = scratch<std::vector<S>, 17>();
+  auto& dD = scratch<std::vector<S>, 18>();
   moments(env, B5, P, M, D);
   dM.assign(M.size(), S(0));
   dD.assign(D.size(), S(0));
@@ -346,7 +359,7 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
       }
     }
   S px[33], py[33], pz[33];
-  thread_local std::vector<S> dP;
+  auto& dP = scratch<std::vector<S>, 19>();
   dP.resize(nm);
   for (int64_t a = 0; a < n; ++a) {
     const int64_t s = env.species[a];

@@ -63,7 +63,8 @@ template <typename S>
 void Chebyshev::forward(const Environment<S>& env, S* G) const {
   using T = real_t<S>;
   const int64_t n = env.size();
-  thread_local std::vector<S> Tn, fca;
+  auto& Tn = scratch<std::vector<S>, 0>();
+  auto& fca = scratch<std::vector<S>, 1>();
   Tn.resize(std::max(n_radial, n_angular) + 1);
   fca.resize(n);
   const T scale = T(2.0 / rc_radial);
@@ -103,7 +104,11 @@ template <typename S>
 void Chebyshev::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const {
   using T = real_t<S>;
   const int64_t n = env.size();
-  thread_local std::vector<S> Tn, dT, fca, dfca, gr;
+  auto& Tn = scratch<std::vector<S>, 2>();
+  auto& dT = scratch<std::vector<S>, 3>();
+  auto& fca = scratch<std::vector<S>, 4>();
+  auto& dfca = scratch<std::vector<S>, 5>();
+  auto& gr = scratch<std::vector<S>, 6>();
   const int64_t nmax = std::max(n_radial, n_angular) + 1;
   Tn.resize(nmax); dT.resize(nmax);
   fca.resize(n); dfca.resize(n); gr.assign(n, S(0));

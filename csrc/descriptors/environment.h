@@ -66,6 +66,14 @@ void gather(const Graph& g, int64_t i, const real_t<S>* vec, const real_t<S>* ta
   }
 }
 
+// Per-thread scratch buffer K of type B, kept between calls so atoms need no allocations.
+// Within one call chain each live buffer of a type has its own K (drivers use K >= 100).
+template <class B, int K>
+B& scratch() {
+  thread_local B buffer;
+  return buffer;
+}
+
 template <typename F>
 void for_each_centre(int64_t n, const F& f) {
   at::parallel_for(0, n, 8, [&](int64_t begin, int64_t end) {
@@ -78,7 +86,7 @@ template <class D, typename T>
 void run_forward(const D& d, const Graph& g, const T* vec, T* G) {
   const int64_t F = d.n_features();
   for_each_centre(g.n_local, [&](int64_t i) {
-    thread_local Environment<T> env;
+    auto& env = scratch<Environment<T>, 100>();
     gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
     d.template forward<T>(env, G + i * F);
   });
@@ -89,8 +97,10 @@ template <class D, typename T>
 void run_backward(const D& d, const Graph& g, const T* vec, const T* dG, T* grad_vec) {
   const int64_t F = d.n_features();
   for_each_centre(g.n_local, [&](int64_t i) {
-    thread_local Environment<T> env;
-    thread_local std::vector<T> gx, gy, gz;
+    auto& env = scratch<Environment<T>, 101>();
+    auto& gx = scratch<std::vector<T>, 100>();
+    auto& gy = scratch<std::vector<T>, 101>();
+    auto& gz = scratch<std::vector<T>, 102>();
     gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
     const int64_t n = env.size();
     gx.assign(n, T(0)); gy.assign(n, T(0)); gz.assign(n, T(0));
@@ -107,8 +117,8 @@ template <class D, typename T>
 void run_jvp(const D& d, const Graph& g, const T* vec, const T* tan, T* tG) {
   const int64_t F = d.n_features();
   for_each_centre(g.n_local, [&](int64_t i) {
-    thread_local Environment<Dual<T>> env;
-    thread_local std::vector<Dual<T>> G;
+    auto& env = scratch<Environment<Dual<T>>, 100>();
+    auto& G = scratch<std::vector<Dual<T>>, 100>();
     gather<Dual<T>>(g, i, vec, tan, d.max_cutoff(), env);
     G.assign(F, Dual<T>());
     d.template forward<Dual<T>>(env, G.data());
@@ -121,8 +131,11 @@ template <class D, typename T>
 void run_hvp(const D& d, const Graph& g, const T* vec, const T* dG, const T* tan, T* out) {
   const int64_t F = d.n_features();
   for_each_centre(g.n_local, [&](int64_t i) {
-    thread_local Environment<Dual<T>> env;
-    thread_local std::vector<Dual<T>> dGi, gx, gy, gz;
+    auto& env = scratch<Environment<Dual<T>>, 101>();
+    auto& dGi = scratch<std::vector<Dual<T>>, 101>();
+    auto& gx = scratch<std::vector<Dual<T>>, 102>();
+    auto& gy = scratch<std::vector<Dual<T>>, 103>();
+    auto& gz = scratch<std::vector<Dual<T>>, 104>();
     gather<Dual<T>>(g, i, vec, tan, d.max_cutoff(), env);
     const int64_t n = env.size();
     dGi.resize(F);
