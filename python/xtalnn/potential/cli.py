@@ -1,0 +1,231 @@
+"""``xtalnn train / eval / predict / export``: a thin layer over :mod:`xtalnn.potential`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    from xtalnn.potential.train import OPTIMIZERS, SCHEDULES, TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a potential on energies (and forces) of structures",
+                       description="Train per-element networks; writes MODEL.pt, MODEL.ckpt, MODEL.history.csv, "
+                                   "MODEL.learning_curve.png, MODEL.parity.png. Defaults reach the TiO2 target "
+                                   "recorded in benchmarks/RESULTS.md.")
+    p.add_argument("--data", action="append", required=True, metavar="PATH",
+                   help="XSF file/folder/tar.gz, ASE db or any ASE-readable file (repeatable)")
+    p.add_argument("--elements", nargs="+", help="element symbols in model order (required unless in --config)")
+    p.add_argument("-o", "--output", default="model.pt", help="model file (default: model.pt)")
+    p.add_argument("--config", help="JSON or TOML file of training settings (keys as TrainConfig fields)")
+    p.add_argument("--preset", choices=("default", "seed"),
+                   help="seed: the seed paper's ACSF 2×10 tanh Adam 1e-4 batch 1 (with --descriptor chebyshev: "
+                        "Adamax 1e-3 batch 8)")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("descriptor")
+    g.add_argument("--descriptor", choices=("acsf", "chebyshev"), help=f"default {d.descriptor}")
+    g.add_argument("--cutoff", type=float, help=f"ACSF cutoff / Chebyshev radial cutoff, Å (default {d.cutoff})")
+    g.add_argument("--angular-cutoff", type=float, help="Chebyshev angular cutoff, Å (default: --cutoff)")
+    g.add_argument("--radial-order", type=int, help=f"Chebyshev (default {d.radial_order})")
+    g.add_argument("--angular-order", type=int, help=f"Chebyshev (default {d.angular_order})")
+    g.add_argument("--acsf-radial", type=int, help=f"ACSF radial functions per element (default {d.acsf_radial})")
+    g.add_argument("--acsf-angular-eta", type=int, help=f"ACSF angular widths (default {d.acsf_angular_eta})")
+    g.add_argument("--acsf-angular", choices=("g4", "g5", "both"), help=f"default {d.acsf_angular}")
+    g = p.add_argument_group("network and optimisation")
+    g.add_argument("--hidden", type=int, nargs="+", help=f"hidden layer sizes (default {' '.join(map(str, d.hidden))})")
+    g.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "elu", "prelu", "silu"),
+                   help=f"default {d.activation}")
+    g.add_argument("--optimizer", type=str.lower, choices=sorted(OPTIMIZERS),
+                   help=f"default {d.optimizer}")
+    g.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--batch-size", help=f"structures per step: 1, 8, 16, 32, … or full (default {d.batch_size})")
+    g.add_argument("--epochs", type=int, help=f"default {d.epochs}")
+    g.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default {d.schedule})")
+    g.add_argument("--lr-factor", type=float, help=f"schedule factor (default {d.lr_factor})")
+    g.add_argument("--lr-patience", type=int, help=f"plateau patience / step size, epochs (default {d.lr_patience})")
+    g.add_argument("--min-lr", type=float, help=f"default {d.min_lr}")
+    g.add_argument("--patience", type=int, help=f"early stopping patience, epochs (default {d.patience}; 0 = off)")
+    g.add_argument("--force-weight", type=float, help=f"w_F in E_RMSE/atom + w_F·F_RMSE (default {d.force_weight}; "
+                                                      "0 = energies only)")
+    g.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help=f"fractions (default {' '.join(map(str, d.split))})")
+    g.add_argument("--seed", type=int, help=f"split, initial weights and shuffling (default {d.seed})")
+    g.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    g.add_argument("--limit", type=int, help="read at most this many structures per --data path")
+    g.add_argument("--max-time", type=float, help="stop after this many minutes, keeping the best model")
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("eval", help="energy/force errors of a model on structures (one JSON object)")
+    p.add_argument("model")
+    p.add_argument("--data", action="append", required=True, metavar="PATH")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--parity", metavar="PNG", help="write a parity plot")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=run_eval)
+
+    p = sub.add_parser("predict", help="energies and forces of structures with a model")
+    p.add_argument("model")
+    p.add_argument("files", nargs="+", metavar="FILE", help="structure files (any source read by --data)")
+    p.add_argument("-o", "--output", default="predictions.extxyz",
+                   help="extxyz with energy, forces, stress, per-atom energies (default predictions.extxyz)")
+    p.set_defaults(func=run_predict)
+
+    p = sub.add_parser("export", help="write the model file from a training checkpoint (best state)")
+    p.add_argument("checkpoint", help="MODEL.ckpt written by `xtalnn train`")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    p.add_argument("--last", action="store_true", help="export the last state instead of the best")
+    p.set_defaults(func=run_export)
+
+
+_TRAIN_KEYS = ("descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
+               "acsf_angular_eta", "acsf_angular", "hidden", "activation", "optimizer", "lr", "weight_decay",
+               "batch_size", "epochs", "schedule", "lr_factor", "lr_patience", "min_lr", "patience",
+               "force_weight", "split", "seed", "threads", "limit", "max_time")
+
+
+def read_config_file(path: str) -> dict:
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except Exception as err:
+        raise ValueError(f"{path}: not a valid {'TOML' if p.suffix == '.toml' else 'JSON'} config ({err})") from err
+
+
+def config_from_args(args):
+    """TrainConfig from (lowest to highest priority) defaults, --preset, --config, explicit options."""
+    from xtalnn.potential.train import TrainConfig, preset
+
+    values: dict = {}
+    file_values = read_config_file(args.config) if args.config else {}
+    descriptor = args.descriptor or file_values.get("descriptor", "acsf")
+    if args.preset:
+        values.update(preset(args.preset, descriptor))
+    values.update(file_values)
+    for key in _TRAIN_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            values[key] = value
+    if args.elements:
+        values["elements"] = args.elements
+    config = TrainConfig.from_dict(values)
+    config.validate()
+    return config
+
+
+def run_train(args) -> int:
+    from xtalnn.potential.train import TrainConfig, train
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    config = TrainConfig() if args.resume else config_from_args(args)
+    result = train(config, args.data, args.output, resume=args.resume, progress=not args.quiet,
+                   epochs=args.epochs if args.resume else None, log=log)
+    summary = {"model": str(result.paths["model"]), "epochs_run": len(result.history),
+               "interrupted": result.interrupted, "stopped_early": result.stopped_early, "test": result.test_metrics}
+    print(json.dumps(summary))
+    return 130 if result.interrupted else 0
+
+
+def _graphs(meta, paths, limit=None, require_energy=True):
+    import numpy as np
+
+    from xtalnn.potential import data as D
+
+    structures = D.read_training_structures(paths, meta["elements"], limit, require_energy=require_energy)
+    ref = np.array([meta["reference_energies"][e] for e in meta["elements"]])
+    return [D.build_graph(a, meta["elements"], meta["cutoff"], ref, name=D.source_of(a, f"#{k}"))
+            for k, a in enumerate(structures)]
+
+
+def run_eval(args) -> int:
+    from xtalnn.potential.export import load_model
+    from xtalnn.potential.train import evaluate
+
+    model, meta = load_model(args.model)
+    graphs = _graphs(meta, args.data, args.limit)
+    ev = evaluate(model, graphs, batch_size=args.batch_size)
+    metrics = ev.metrics()
+    if args.parity:
+        from xtalnn.potential.plots import parity
+
+        parity(ev.energy_ref / ev.n_atoms, ev.energy_pred / ev.n_atoms, ev.forces_ref, ev.forces_pred, args.parity,
+               title=f"{args.model} on {len(graphs)} structures")
+    print(json.dumps(metrics))
+    return 0
+
+
+def run_predict(args) -> int:
+    import warnings
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from xtalnn.calculator import XtalnnCalculator
+    from xtalnn.structures import read_structures
+
+    calc = XtalnnCalculator(args.model)
+    out = []
+    for path in args.files:
+        for atoms in read_structures(path):
+            atoms = atoms.copy()
+            atoms.calc = calc
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                props = ["energy", "forces", "energies"] + (["stress"] if atoms.pbc.all() else [])
+                calc.calculate(atoms, props)
+            for w in caught:
+                print(f"{path}: {w.message}", file=sys.stderr)
+            results = dict(calc.results)
+            name = atoms.info.get("source", path)
+            print(f"{name}\t{len(atoms)} atoms\tE = {results['energy']:.6f} eV\t"
+                  f"{results['energy'] / len(atoms):.6f} eV/atom\textrapolating atoms {results['n_extrapolating']}")
+            atoms.arrays["energies"] = results["energies"]
+            atoms.info["n_extrapolating"] = results["n_extrapolating"]
+            atoms.calc = SinglePointCalculator(atoms, **{k: results[k] for k in ("energy", "free_energy", "forces",
+                                                                                   "stress") if k in results})
+            out.append(atoms)
+    write(args.output, out, format="extxyz")
+    print(f"{len(out)} structures → {args.output}", file=sys.stderr)
+    return 0
+
+
+def run_export(args) -> int:
+    import torch
+
+    from xtalnn.potential.export import save_model
+    from xtalnn.potential.model import Potential
+
+    from pathlib import Path
+
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint")
+    try:
+        ckpt = torch.load(args.checkpoint, weights_only=False)
+        model = Potential(**ckpt["model_args"])
+        model.load_state_dict(ckpt["last_state" if args.last else "best_state"])
+    except (KeyError, RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{args.checkpoint}: not an xtalnn training checkpoint ({err})") from err
+    h = ckpt.get("history", [])
+    save_model(model, args.output, descriptor=ckpt["descriptor"],
+               training_data={"fingerprint": ckpt["fingerprint"], "n_train": len(ckpt["split"]["train"]),
+                              "n_val": len(ckpt["split"]["val"]), "n_test": len(ckpt["split"]["test"]),
+                              "sources": ckpt["sources"]},
+               config=ckpt["config"],
+               metrics={"best_epoch": ckpt["best_epoch"], "epochs_run": len(h), "best_val_loss": ckpt["best_loss"],
+                        "train_time_s": h[-1]["time_s"] if h else 0.0, "exported_state": "last" if args.last else "best"})
+    print(f"{args.checkpoint} ({'last' if args.last else 'best'} state, epoch "
+          f"{ckpt['epoch'] if args.last else ckpt['best_epoch']}) → {args.output}", file=sys.stderr)
+    return 0
