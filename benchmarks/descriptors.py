@@ -32,6 +32,9 @@ from ase.build import bulk
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
+# OpenMP threads that spin while waiting are ruinous on a shared, oversubscribed 2-core machine:
+# let idle threads sleep (applies to every torch-based implementation in this process alike).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from report import machine, write_section  # noqa: E402
 
@@ -282,7 +285,7 @@ def main(argv=None) -> int:
 
 def render(results, memory, nl) -> str:
     lines = [machine("torch", "ase", "dscribe", "torchani", "vesin"), "",
-             "Float64 everywhere, 2 threads (dscribe: its C++ serial code; its ACSF derivatives are "
+             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}. Float64 everywhere, 2 threads (dscribe: its C++ serial code; its ACSF derivatives are "
              "numerical only). Times include the neighbour list. µs per atom; xtalnn op best of 3 (1 for case c), "
              "peers once, on every 20th structure of case (a); TorchANI on supercells of cells thinner than "
              "twice its cutoff (it refuses them). "

@@ -50,6 +50,21 @@ ACSF::ACSF(const torch::Tensor& spec_in) {
   off5 = off4 + n_pairs * n4;
   n_feat = off5 + n_pairs * n5;
   init_moments();
+  init_radial_grid();
+}
+
+void ACSF::init_radial_grid() {
+  const size_t n2 = eta2.size();
+  if (n2 < 3) return;
+  const double step = rs2[1] - rs2[0];
+  for (size_t p = 0; p < n2; ++p)
+    if (eta2[p] != eta2[0] || std::fabs(rs2[p] - rs2[0] - p * step) > 1e-12 * (1 + std::fabs(rs2[p]))) return;
+  // the recurrence starts from exp(−η (r − R_0)²): keep it far from underflow (float32 included)
+  const double reach = std::max(std::fabs(rc - rs2[0]), std::fabs(rs2[0]));
+  if (step <= 0 || eta2[0] * reach * reach > 60.0) return;
+  g2_uniform = true;
+  g2_step = step;
+  for (size_t p = 0; p < n2; ++p) g2_ratio.push_back(std::exp(-eta2[0] * step * step * (2.0 * p + 1.0)));
 }
 
 void ACSF::init_moments() {

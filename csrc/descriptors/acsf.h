@@ -42,6 +42,12 @@ struct ACSF {
   std::vector<double> etas4, etas5;
   int64_t n_pairs, off4, off5, n_feat;
 
+  // G2 on a uniform grid (one η, R_s = R_0 + kΔ): exp(−η(r−R_{k+1})²) = exp(−η(r−R_k)²) · q · c_k with
+  // q = exp(2ηΔ(r−R_0)) and c_k = exp(−ηΔ²(2k+1)): two exponentials per neighbour instead of n2.
+  bool g2_uniform = false;
+  double g2_step = 0;
+  std::vector<double> g2_ratio;  // c_k
+
   // Cartesian moments for G5 (used when every G5 ζ is an integer)
   bool g5_moments = false;
   int max_degree = 0;
@@ -67,6 +73,9 @@ struct ACSF {
 
  private:
   void init_moments();
+  void init_radial_grid();
+  template <typename S>
+  void radial_gaussians(const S& r, S* e) const;
   template <typename S>
   void moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                std::vector<S>& D) const;
@@ -95,16 +104,15 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
   auto& fc = scratch<std::vector<S>, 0>();
   auto& B4 = scratch<std::vector<S>, 1>();
   auto& B5 = scratch<std::vector<S>, 2>();
-  fc.resize(n); B4.resize(n * ne4); B5.resize(n * ne5);
+  auto& E = scratch<std::vector<S>, 20>();
+  fc.resize(n); B4.resize(n * ne4); B5.resize(n * ne5); E.resize(n2);
   S dfc;
   for (int64_t a = 0; a < n; ++a) {
     const S& r = env.r[a];
     cutoff(cutoff_type, r, rc, fc[a], dfc);
     S* g2 = G + env.species[a] * n2;
-    for (int64_t p = 0; p < n2; ++p) {
-      const S dr = r - T(rs2[p]);
-      g2[p] += exp(T(-eta2[p]) * dr * dr) * fc[a];
-    }
+    radial_gaussians(r, E.data());
+    for (int64_t p = 0; p < n2; ++p) g2[p] += E[p] * fc[a];
     for (int64_t u = 0; u < ne4; ++u) B4[a * ne4 + u] = exp(T(-etas4[u]) * r * r) * fc[a];
     for (int64_t u = 0; u < ne5; ++u) B5[a * ne5 + u] = exp(T(-etas5[u]) * r * r) * fc[a];
   }
@@ -157,18 +165,18 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   auto& dB4 = scratch<std::vector<S>, 9>();
   auto& B5 = scratch<std::vector<S>, 10>();
   auto& dB5 = scratch<std::vector<S>, 11>();
+  auto& E = scratch<std::vector<S>, 21>();
   gr.assign(n, S(0)); B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
+  E.resize(n2);
   for (int64_t a = 0; a < n; ++a) {
     const S& r = env.r[a];
     S fc, dfc;
     cutoff(cutoff_type, r, rc, fc, dfc);
     const S* w2 = dG + env.species[a] * n2;
+    radial_gaussians(r, E.data());
     S acc(0);
-    for (int64_t p = 0; p < n2; ++p) {
-      const S dr = r - T(rs2[p]);
-      const S e = exp(T(-eta2[p]) * dr * dr);
-      acc += w2[p] * e * (dfc - T(2 * eta2[p]) * dr * fc);
-    }
+    for (int64_t p = 0; p < n2; ++p)
+      acc += w2[p] * E[p] * (dfc - T(2 * eta2[p]) * (r - T(rs2[p])) * fc);
     gr[a] = acc;
     for (int64_t u = 0; u < ne4; ++u) {
       const S e = exp(T(-etas4[u]) * r * r);
@@ -257,6 +265,27 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   for (int64_t a = 0; a < n; ++a) {
     const S t = gr[a] / env.r[a];
     gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
+  }
+}
+
+// e[p] = exp(−η_p (r − R_s,p)²) for every G2 function.
+template <typename S>
+void ACSF::radial_gaussians(const S& r, S* e) const {
+  using T = real_t<S>;
+  const int64_t n2 = eta2.size();
+  if (g2_uniform) {
+    const S d0 = r - T(rs2[0]);
+    S v = exp(T(-eta2[0]) * d0 * d0);
+    const S q = exp(T(2 * eta2[0] * g2_step) * d0);
+    for (int64_t p = 0; p < n2; ++p) {
+      e[p] = v;
+      v = v * q * T(g2_ratio[p]);
+    }
+    return;
+  }
+  for (int64_t p = 0; p < n2; ++p) {
+    const S dr = r - T(rs2[p]);
+    e[p] = exp(T(-eta2[p]) * dr * dr);
   }
 }
 
