@@ -48,8 +48,10 @@ def read_training_structures(paths, elements, limit: int | None = None, require_
         except Exception as err:  # unreadable file of any kind
             raise DataError(f"{path}: cannot read structures ({type(err).__name__}: {err})") from err
         for k, atoms in enumerate(found):
-            name = source_of(atoms, f"{path}[{k}]")
-            atoms.info.setdefault("source", name)
+            name = source_of(atoms, "")
+            if not name.startswith(str(path)):  # e.g. an extxyz frame carrying an older 'source'
+                name = f"{path}[{k}]" + (f" (from {name})" if name else "")
+            atoms.info["source"] = name
             check_structure(atoms, elements, name, require_energy)
             structures.append(atoms)
     return structures

@@ -279,8 +279,12 @@ def output_paths(output) -> dict:
 
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 HISTORY_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "train_energy_rmse_meV_per_atom",

@@ -1,0 +1,397 @@
+"""Potentials: data handling, the model, training (energy + force loss), the model file, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from conftest import REPO, TIO2_TAR, random_crystal
+from xtalnn.potential import data as D
+from xtalnn.potential.export import ModelFormatError, load_model, read_metadata, save_model
+from xtalnn.potential.model import ACTIVATIONS, FORMAT_VERSION, Potential
+from xtalnn.potential.train import OPTIMIZERS, TrainConfig, batch_loss, evaluate, make_optimizer, predict, train
+
+PYTHON = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+TINY = dict(elements=["Ti", "O"], acsf_radial=4, acsf_angular_eta=1, hidden=[8], threads=1, lr=5e-3)
+
+
+def run_cli(*args, timeout=300, **kw):
+    return subprocess.run([PYTHON, "-m", "xtalnn.cli", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def small(tio2_structures):
+    """Twelve of the smaller TiO2 structures (energies and forces)."""
+    return [a for a in tio2_structures if len(a) <= 24][:12]
+
+
+@pytest.fixture(scope="module")
+def small_xyz(small, tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "small.extxyz"
+    write(path, small, format="extxyz")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(small_xyz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "model.pt"
+    config = TrainConfig(**TINY, epochs=6, batch_size=2, split=[0.6, 0.2, 0.2], patience=0)
+    return train(config, [small_xyz], out, progress=False)
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def test_reference_energies_recover_per_element_energies(rng):
+    true = {"Ti": -1615.3, "O": -440.7}
+    structures = []
+    for n in (4, 5, 6, 7, 9):
+        atoms = random_crystal(rng, n)
+        atoms.symbols[: rng.integers(1, n)] = "Ti"
+        e = sum(true[s] for s in atoms.get_chemical_symbols())
+        atoms.calc = SinglePointCalculator(atoms, energy=e)
+        structures.append(atoms)
+    fitted = D.fit_reference_energies(structures, ["Ti", "O"])
+    np.testing.assert_allclose(fitted, [true["Ti"], true["O"]], rtol=0, atol=1e-8)
+
+
+def test_split_is_reproducible_disjoint_and_complete():
+    a = D.split_indices(100, (0.8, 0.1, 0.1), seed=3)
+    b = D.split_indices(100, (0.8, 0.1, 0.1), seed=3)
+    c = D.split_indices(100, (0.8, 0.1, 0.1), seed=4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert [len(x) for x in a] == [80, 10, 10]
+    assert sorted(np.concatenate(a).tolist()) == list(range(100))
+
+
+def test_descriptor_statistics_match_numpy(small):
+    from xtalnn.descriptors import ACSF
+
+    acsf = ACSF.default(["Ti", "O"], 5.0, n_radial=4, n_angular_eta=1)
+    graphs = [D.build_graph(a, ["Ti", "O"], acsf.cutoff) for a in small[:5]]
+    mean, std, lo, hi = D.descriptor_statistics(lambda *x: acsf(*x), graphs, 2, chunk=2)
+    G = np.concatenate([acsf.compute(a) for a in small[:5]])
+    symbols = np.concatenate([a.get_chemical_symbols() for a in small[:5]])
+    for k, el in enumerate(["Ti", "O"]):
+        g = G[symbols == el]
+        np.testing.assert_allclose(mean[k], g.mean(0), atol=1e-10)
+        np.testing.assert_allclose(lo[k], g.min(0), atol=1e-12)
+        np.testing.assert_allclose(hi[k], g.max(0), atol=1e-12)
+        s = g.std(0)
+        np.testing.assert_allclose(std[k][s > 1e-6], s[s > 1e-6], rtol=1e-6)
+
+
+def test_batching_equals_one_structure_at_a_time(trained, small):
+    model = trained.model
+    graphs = [D.build_graph(a, model.elements, model.cutoff) for a in small[:5]]
+    together, f_together = predict(model, D.collate(graphs))
+    for k, g in enumerate(graphs):
+        alone, f_alone = predict(model, D.collate([g]))
+        assert torch.allclose(together[k], alone[0], rtol=0, atol=1e-10)
+    f_each = torch.cat([predict(model, D.collate([g]))[1] for g in graphs])
+    assert torch.allclose(f_together, f_each, atol=1e-10)
+
+
+# -- model -----------------------------------------------------------------------------------------
+
+def tiny_model(activation="tanh", reference=(-1615.0, -440.0)):
+    from xtalnn.descriptors import ACSF
+
+    acsf = ACSF.default(["Ti", "O"], 5.0, n_radial=4, n_angular_eta=1)
+    torch.manual_seed(0)
+    return Potential(["Ti", "O"], "acsf", acsf.spec(), acsf.cutoff, (6, 5), activation,
+                     reference_energies=reference, n_features=acsf.n_features)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_activation_scripts_and_sums_atomic_energies_in_float64(activation, small):
+    model = tiny_model(activation)
+    scripted = torch.jit.script(model)
+    g = D.build_graph(small[0], ["Ti", "O"], model.cutoff)
+    vec = g.positions[g.edge_index[1]] - g.positions[g.edge_index[0]] + g.offsets
+    e_eager = model(g.species, g.edge_index, vec, g.n_atoms)
+    e_script = scripted(g.species, g.edge_index, vec, g.n_atoms)
+    assert e_eager.dtype == torch.float64 and e_eager.shape == (g.n_atoms,)
+    assert torch.equal(e_eager, e_script)
+    # reference energies are carried in float64: the network part is resolved to far below 1 meV
+    G = model.descriptors(g.species, g.edge_index, vec, g.n_atoms)
+    network = model.network_energies(g.species, G)
+    total = e_eager.sum() - model.reference_energies[g.species].sum()
+    assert abs(float(total.detach() - network.sum().detach())) < 1e-9
+
+
+def test_force_loss_weight_gradient_matches_finite_differences(small):
+    """The force term's weight gradient goes through the op's double backward; check it numerically."""
+    model = tiny_model()
+    batch = D.collate([D.build_graph(a, ["Ti", "O"], model.cutoff, (-1615.0, -440.0)) for a in small[:2]])
+    weight = model.nets[1][0].weight
+
+    def force_loss():
+        return batch_loss(model, batch, force_weight=1.0)[0] - batch_loss(model, batch, force_weight=0.0)[0]
+
+    loss = force_loss()
+    (grad,) = torch.autograd.grad(loss, weight)
+    h = 1e-6
+    for (i, j) in [(0, 0), (2, 5), (4, 11)]:
+        with torch.no_grad():
+            weight[i, j] += h
+        up = force_loss().item()
+        with torch.no_grad():
+            weight[i, j] -= 2 * h
+        down = force_loss().item()
+        with torch.no_grad():
+            weight[i, j] += h
+        assert abs(grad[i, j].item() - (up - down) / (2 * h)) < 1e-6 * (1 + abs(grad[i, j].item()))
+    assert grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_takes_a_step(name, small):
+    model = tiny_model()
+    batch = D.collate([D.build_graph(a, ["Ti", "O"], model.cutoff, (-1615.0, -440.0)) for a in small[:2]])
+    config = TrainConfig(elements=["Ti", "O"], optimizer=name, lr=1e-3)
+    optimizer = make_optimizer(config, model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def closure():
+        optimizer.zero_grad()
+        loss = batch_loss(model, batch, 0.1)[0]
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert torch.isfinite(batch_loss(model, batch, 0.1)[0])
+
+
+# -- training, file, resume -----------------------------------------------------------------------
+
+def test_training_writes_history_plots_and_a_model_with_metadata(trained):
+    paths = trained.paths
+    for key in ("model", "checkpoint", "history", "learning_curve", "parity", "metrics"):
+        assert paths[key].is_file(), key
+    rows = paths["history"].read_text().strip().splitlines()
+    assert len(rows) == 1 + 6
+    first, last = trained.history[0], trained.history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    meta = read_metadata(paths["model"])
+    assert meta["elements"] == ["Ti", "O"] and meta["format_version"] == FORMAT_VERSION
+    assert meta["units"]["energy"] == "eV" and meta["cutoff"] == trained.model.cutoff
+    assert set(meta["reference_energies"]) == {"Ti", "O"}
+    ref = meta["reference_energies"]
+    for g in trained.model.init_args()["reference_energies"], :
+        assert g.tolist() == [ref["Ti"], ref["O"]]
+    # what the networks learn is the remainder: ≈ −850 eV/atom totals become < 1 eV/atom
+    assert all(abs(e) < 1.0 for e in trained.history and [r["train_energy_rmse_meV_per_atom"] / 1000
+                                                          for r in trained.history])
+    assert np.array(meta["descriptor_range"]["min"]).shape == (2, trained.model.n_features)
+    assert len(meta["training_data"]["fingerprint"]) == 64
+    assert meta["descriptor"]["kind"] == "acsf" and meta["spec"] == trained.model.spec.tolist()
+    assert set(trained.test_metrics) >= {"energy_rmse_meV_per_atom", "force_rmse_eV_per_A"}
+
+
+def test_model_file_loads_with_torch_and_the_op_library_only(trained, small):
+    """A fresh interpreter that never imports xtalnn gives the same atomic energies."""
+    from xtalnn.ops import library_path
+
+    model = trained.model
+    g = D.build_graph(small[3], model.elements, model.cutoff)
+    vec = g.positions[g.edge_index[1]] - g.positions[g.edge_index[0]] + g.offsets
+    expected = model(g.species, g.edge_index, vec, g.n_atoms)
+    inputs = Path(trained.paths["model"]).with_name("inputs.pt")
+    torch.save({"species": g.species, "edge_index": g.edge_index, "edge_vec": vec}, inputs)
+    code = (
+        "import sys, torch\n"
+        f"torch.ops.load_library({library_path()!r})\n"
+        f"m = torch.jit.load({str(trained.paths['model'])!r})\n"
+        f"x = torch.load({str(inputs)!r})\n"
+        "e = m(x['species'], x['edge_index'], x['edge_vec'], len(x['species']))\n"
+        "assert not any(k.startswith('xtalnn') for k in sys.modules), 'xtalnn was imported'\n"
+        "print(repr(e.tolist())); print(m.elements, m.cutoff, m.format_version)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert eval(lines[0]) == expected.tolist()
+    assert lines[1] == f"['Ti', 'O'] {model.cutoff} {FORMAT_VERSION}"
+
+
+def test_incompatible_format_version_is_refused(trained, tmp_path):
+    src = trained.paths["model"]
+    bad = tmp_path / "future.pt"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            payload = zin.read(item.filename)
+            if item.filename.endswith("extra/xtalnn_potential.json"):
+                meta = json.loads(payload)
+                meta["format_version"] = FORMAT_VERSION + 1
+                payload = json.dumps(meta).encode()
+            zout.writestr(item, payload)
+    with pytest.raises(ModelFormatError, match=f"format version {FORMAT_VERSION + 1} is not supported"):
+        load_model(bad)
+    from xtalnn.calculator import XtalnnCalculator
+
+    with pytest.raises(ModelFormatError):
+        XtalnnCalculator(bad)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFormatError, match="not a TorchScript model file"):
+        load_model(junk)
+
+
+def test_same_seed_gives_the_same_model(small_xyz, tmp_path):
+    config = dict(**TINY, epochs=1, batch_size=4, split=[0.7, 0.3, 0.0], limit=6)
+    a = train(TrainConfig(**config), [small_xyz], tmp_path / "a.pt", progress=False)
+    b = train(TrainConfig(**config), [small_xyz], tmp_path / "b.pt", progress=False)
+    c = train(TrainConfig(**{**config, "seed": 1}), [small_xyz], tmp_path / "c.pt", progress=False)
+    for (k, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(x, y), k
+    assert not torch.equal(a.model.nets[0][0].weight, c.model.nets[0][0].weight)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+def _no_model_written(directory: Path, name="m.pt"):
+    assert not (directory / name).exists()
+    assert not [p for p in directory.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_missing_energy_is_named(small, tmp_path):
+    atoms = [a.copy() for a in small[:3]]  # copies drop the calculator: no energies
+    path = tmp_path / "noenergy.extxyz"
+    write(path, atoms, format="extxyz")
+    with pytest.raises(D.DataError, match=r"noenergy\.extxyz.*no energy"):
+        train(TrainConfig(**TINY, epochs=1), [path], tmp_path / "m.pt", progress=False)
+    _no_model_written(tmp_path)
+
+
+def test_foreign_element_empty_folder_and_unreadable_file_are_named(small_xyz, tmp_path):
+    with pytest.raises(D.DataError, match=r"small\.extxyz.*\['O'\] not in --elements"):
+        train(TrainConfig(**{**TINY, "elements": ["Ti"]}, epochs=1), [small_xyz], tmp_path / "m.pt", progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="empty.*no \\*.xsf"):
+        train(TrainConfig(**TINY, epochs=1), [empty], tmp_path / "m.pt", progress=False)
+    garbage = tmp_path / "garbage.xyz"
+    garbage.write_text("this is\nnot a structure file\n")
+    with pytest.raises(ValueError, match="garbage.xyz"):
+        train(TrainConfig(**TINY, epochs=1), [garbage], tmp_path / "m.pt", progress=False)
+    with pytest.raises(FileNotFoundError, match="missing.xsf"):
+        train(TrainConfig(**TINY, epochs=1), [tmp_path / "missing.xsf"], tmp_path / "m.pt", progress=False)
+    _no_model_written(tmp_path)
+
+
+def test_failed_export_leaves_no_temporary_file(trained, tmp_path):
+    target = tmp_path / "m.pt"
+    target.mkdir()  # a directory where the model file should go: the final rename fails
+    (target / "keep").write_text("x")
+    with pytest.raises(OSError):
+        save_model(trained.model, target)
+    assert (target / "keep").read_text() == "x"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+
+def test_cli_train_eval_predict_export(small_xyz, tmp_path):
+    model = tmp_path / "cli.pt"
+    out = run_cli("train", "--data", small_xyz, "--elements", "Ti", "O", "-o", model, "--epochs", 2,
+                  "--acsf-radial", 4, "--acsf-angular-eta", 1, "--hidden", 6, "--batch-size", "full",
+                  "--optimizer", "Rprop", "--activation", "silu", "--threads", 1, "--quiet")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["epochs_run"] == 2 and Path(summary["model"]).name == "cli.pt"
+    assert read_metadata(model)["config"]["optimizer"] == "rprop"
+
+    out = run_cli("eval", model, "--data", small_xyz, "--parity", tmp_path / "parity.png")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads(out.stdout)
+    assert set(metrics) == {"energy_rmse_meV_per_atom", "energy_mae_meV_per_atom", "force_rmse_eV_per_A",
+                            "force_mae_eV_per_A", "n_structures"}
+    assert metrics["n_structures"] == 12 and (tmp_path / "parity.png").stat().st_size > 1000
+    assert 0 < metrics["energy_mae_meV_per_atom"] <= metrics["energy_rmse_meV_per_atom"]
+
+    out = run_cli("predict", model, small_xyz, "-o", tmp_path / "pred.extxyz")
+    assert out.returncode == 0, out.stderr
+    from ase.io import read
+
+    pred = read(tmp_path / "pred.extxyz", ":")
+    assert len(pred) == 12 and pred[0].get_forces().shape == (len(pred[0]), 3)
+
+    out = run_cli("export", tmp_path / "cli.ckpt", "-o", tmp_path / "again.pt")
+    assert out.returncode == 0, out.stderr
+    a, _ = load_model(model)
+    b, _ = load_model(tmp_path / "again.pt")
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+
+    out = run_cli("train", "--data", tmp_path / "nowhere", "--elements", "Ti", "O", "-o", tmp_path / "bad.pt")
+    assert out.returncode == 1 and "nowhere" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_cli_preset_seed_and_config_file(tmp_path):
+    from xtalnn.cli import build_parser
+    from xtalnn.potential.cli import config_from_args
+
+    parser = build_parser()
+    c = config_from_args(parser.parse_args(["train", "--data", "x", "--elements", "Ti", "O", "--preset", "seed"]))
+    assert (c.descriptor, c.hidden, c.activation, c.optimizer, c.lr, c.batch_size) == \
+        ("acsf", [10, 10], "tanh", "adam", 1e-4, 1)
+    c = config_from_args(parser.parse_args(["train", "--data", "x", "--elements", "Ti", "O", "--preset", "seed",
+                                            "--descriptor", "chebyshev"]))
+    assert (c.descriptor, c.optimizer, c.lr, c.batch_size) == ("chebyshev", "adamax", 1e-3, 8)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('elements = ["O", "Ti"]\nhidden = [20, 20, 20]\nactivation = "elu"\nlr = 0.01\n')
+    c = config_from_args(parser.parse_args(["train", "--data", "x", "--config", str(cfg), "--lr", "0.02"]))
+    assert (c.elements, c.hidden, c.activation, c.lr) == (["O", "Ti"], [20, 20, 20], "elu", 0.02)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hiden": [3]}')
+    with pytest.raises(ValueError, match="hiden"):
+        config_from_args(parser.parse_args(["train", "--data", "x", "--elements", "Ti", "--config", str(bad)]))
+
+
+def test_interrupt_keeps_the_best_model_and_resume_continues(small_xyz, tmp_path):
+    model = tmp_path / "run.pt"
+    args = ["train", "--data", small_xyz, "--elements", "Ti", "O", "-o", model, "--epochs", 400,
+            "--acsf-radial", 4, "--acsf-angular-eta", 1, "--hidden", 6, "--batch-size", 4, "--threads", 1,
+            "--patience", 0, "--quiet"]
+    proc = subprocess.Popen([PYTHON, "-m", "xtalnn.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    history = tmp_path / "run.history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and (not history.exists() or len(history.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # `kill`
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert json.loads(stdout.strip().splitlines()[-1])["interrupted"] is True
+    ckpt = torch.load(tmp_path / "run.ckpt", weights_only=False)
+    done = ckpt["epoch"]
+    assert 2 <= done < 400
+    loaded, meta = load_model(model)  # the best state so far, a complete file
+    best = ckpt["best_state"]
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in best.items())
+
+    out = run_cli("train", "--data", small_xyz, "-o", model, "--resume", "--epochs", done + 2, "--quiet")
+    assert out.returncode == 0, out.stderr
+    rows = history.read_text().strip().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, done + 3))
+    assert "resuming after epoch" in out.stderr
