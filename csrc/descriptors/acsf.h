@@ -246,14 +246,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
         }
         gr[a] += gra;
         gr[b] += grb;
-        // ∂cos/∂r_a = r_b/(r_a r_b) − cos r_a/r_a², and symmetrically for b
-        const S ca = c / (env.r[a] * env.r[a]), cb = c / (env.r[b] * env.r[b]);
-        gx[a] += gc * (env.x[b] * inv - ca * env.x[a]);
-        gy[a] += gc * (env.y[b] * inv - ca * env.y[a]);
-        gz[a] += gc * (env.z[b] * inv - ca * env.z[a]);
-        gx[b] += gc * (env.x[a] * inv - cb * env.x[b]);
-        gy[b] += gc * (env.y[a] * inv - cb * env.y[b]);
-        gz[b] += gc * (env.z[a] * inv - cb * env.z[b]);
+        add_cosine_gradient(env, a, b, c, inv, gc, gx, gy, gz);
         if (n4 > 0) {  // ∂r_ab/∂r_b = (r_b − r_a)/r_ab (grab is zero beyond the cutoff)
           const S t = grab / rab;
           gx[b] += t * dx; gy[b] += t * dy; gz[b] += t * dz;
@@ -262,10 +255,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
       }
     }
   }
-  for (int64_t a = 0; a < n; ++a) {
-    const S t = gr[a] / env.r[a];
-    gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
-  }
+  add_radial_gradient(env, gr, gx, gy, gz);
 }
 
 // e[p] = exp(−η_p (r − R_s,p)²) for every G2 function.

@@ -148,19 +148,10 @@ void Chebyshev::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S
       const S gc = sdT * fca[a] * fca[b];
       gr[a] += sT * dfca[a] * fca[b];
       gr[b] += sT * fca[a] * dfca[b];
-      const S ca = c / (env.r[a] * env.r[a]), cb = c / (env.r[b] * env.r[b]);
-      gx[a] += gc * (env.x[b] * inv - ca * env.x[a]);
-      gy[a] += gc * (env.y[b] * inv - ca * env.y[a]);
-      gz[a] += gc * (env.z[b] * inv - ca * env.z[a]);
-      gx[b] += gc * (env.x[a] * inv - cb * env.x[b]);
-      gy[b] += gc * (env.y[a] * inv - cb * env.y[b]);
-      gz[b] += gc * (env.z[a] * inv - cb * env.z[b]);
+      add_cosine_gradient(env, a, b, c, inv, gc, gx, gy, gz);
     }
   }
-  for (int64_t a = 0; a < n; ++a) {
-    const S t = gr[a] / env.r[a];
-    gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
-  }
+  add_radial_gradient(env, gr, gx, gy, gz);
 }
 
 }  // namespace xtalnn

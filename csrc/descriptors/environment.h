@@ -66,6 +66,29 @@ void gather(const Graph& g, int64_t i, const real_t<S>* vec, const real_t<S>* ta
   }
 }
 
+// Adds gc · ∂cos θ_ab/∂r_a and gc · ∂cos θ_ab/∂r_b, where cos θ_ab = r_a·r_b / (|r_a||r_b|) = c and
+// inv = 1/(|r_a||r_b|):  ∂c/∂r_a = r_b · inv − c r_a/|r_a|²  (and symmetrically for b).
+template <typename S>
+inline void add_cosine_gradient(const Environment<S>& env, int64_t a, int64_t b, const S& c, const S& inv,
+                                const S& gc, S* gx, S* gy, S* gz) {
+  const S ca = c / (env.r[a] * env.r[a]), cb = c / (env.r[b] * env.r[b]);
+  gx[a] += gc * (env.x[b] * inv - ca * env.x[a]);
+  gy[a] += gc * (env.y[b] * inv - ca * env.y[a]);
+  gz[a] += gc * (env.z[b] * inv - ca * env.z[a]);
+  gx[b] += gc * (env.x[a] * inv - cb * env.x[b]);
+  gy[b] += gc * (env.y[a] * inv - cb * env.y[b]);
+  gz[b] += gc * (env.z[a] * inv - cb * env.z[b]);
+}
+
+// Adds g_a r_a/|r_a| for every neighbour: the gradient of terms that depend only on |r_a|.
+template <typename S>
+inline void add_radial_gradient(const Environment<S>& env, const std::vector<S>& g, S* gx, S* gy, S* gz) {
+  for (int64_t a = 0; a < env.size(); ++a) {
+    const S t = g[a] / env.r[a];
+    gx[a] += t * env.x[a]; gy[a] += t * env.y[a]; gz[a] += t * env.z[a];
+  }
+}
+
 // Per-thread scratch buffer K of type B, kept between calls so atoms need no allocations.
 // Within one call chain each live buffer of a type has its own K (drivers use K >= 100).
 template <class B, int K>
