@@ -14,10 +14,16 @@ benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# OpenMP threads that spin while waiting are ruinous on a shared, oversubscribed 2-core machine:
+# let idle threads sleep. Must be set before torch loads libgomp; applies to every torch-based
+# implementation in this process alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 import itertools
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -32,9 +38,6 @@ from ase.build import bulk
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
-# OpenMP threads that spin while waiting are ruinous on a shared, oversubscribed 2-core machine:
-# let idle threads sleep (applies to every torch-based implementation in this process alike).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from report import machine, write_section  # noqa: E402
 

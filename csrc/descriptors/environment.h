@@ -97,9 +97,11 @@ B& scratch() {
   return buffer;
 }
 
+// Centres in parallel (ATen's OpenMP pool). Chunks of at least 128 atoms: a small structure runs
+// on the calling thread, which keeps fork/join costs (and spinning threads on a busy machine) away.
 template <typename F>
 void for_each_centre(int64_t n, const F& f) {
-  at::parallel_for(0, n, 8, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, n, 128, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) f(i);
   });
 }

@@ -163,7 +163,8 @@ std::tuple<torch::Tensor, torch::Tensor> neighbor_list(const torch::Tensor& posi
     for (int k = 0; k < 3; ++k) xb[3 * p + k] = xw[3 * bin_atoms[p] + k];
 
   const double c2 = cutoff * cutoff;
-  const int64_t n_chunks = std::max<int64_t>(1, std::min<int64_t>(N, 4 * at::get_num_threads()));
+  // chunks of atoms, in order (so edges come out sorted by i); small systems stay on one thread
+  const int64_t n_chunks = N < 2048 ? 1 : 4 * at::get_num_threads();
   std::vector<std::vector<int64_t>> chunk_edges(n_chunks);  // (i, j, S0, S1, S2) flattened
   at::parallel_for(0, n_chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
