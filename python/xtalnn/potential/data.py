@@ -166,6 +166,8 @@ class Graph:
     energy: float              # E − Σ reference energies (eV); nan if unknown
     forces: torch.Tensor | None  # [N, 3] (eV/Å)
     name: str
+    use_forces: bool = True    # whether the forces enter the training loss
+    G: torch.Tensor | None = None  # cached descriptors [N, F] for energy-only loss terms
 
     @property
     def n_atoms(self) -> int:

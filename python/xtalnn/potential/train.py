@@ -64,6 +64,8 @@ class TrainConfig:
     min_lr: float = 1e-5
     patience: int = 60                    # early stopping (epochs without validation improvement)
     force_weight: float = 0.1             # w_F (eV/atom per eV/Å); 0 trains on energies only
+    force_fraction: float = 1.0           # share of training structures whose forces enter the loss
+    lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
     split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0
     threads: int | None = None
@@ -180,6 +182,52 @@ def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
     return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
 
 
+def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None):
+    """:func:`batch_loss` over ``graphs``: structures with ``use_forces`` go through the op's double
+    backward; the others contribute energies only, from cached descriptors where present."""
+    with_f = [g for g in graphs if force_weight > 0 and g.forces is not None and g.use_forces]
+    without = [g for g in graphs if not (force_weight > 0 and g.forces is not None and g.use_forces)]
+    e2 = torch.zeros((), dtype=torch.float64)
+    f2, n_f = None, 0
+    if with_f:
+        batch = D.collate(with_f)
+        energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
+        e2, _, f2, n_f = loss_terms(batch, energy, forces)
+    if without:
+        batch = D.collate(without)
+        if descriptor_fn is None and all(g.G is not None for g in without):
+            atomic = model.network_energies(batch.species, torch.cat([g.G for g in without]))
+            energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
+        else:
+            energy, _ = predict(model, batch, forces=False, descriptor_fn=descriptor_fn)
+        e2 = e2 + loss_terms(batch, energy, None)[0]
+    loss = torch.sqrt(e2 / len(graphs) + 1e-14)
+    if f2 is not None:
+        loss = loss + force_weight * torch.sqrt(f2 / n_f + 1e-14)
+    return loss, e2.detach(), len(graphs), (None if f2 is None else f2.detach()), n_f
+
+
+def mark_force_structures(graphs: list, fraction: float, seed: int) -> None:
+    """Let the forces of a seeded ``fraction`` of ``graphs`` enter the loss (at least one if > 0)."""
+    n = len(graphs)
+    k = 0 if fraction <= 0 else max(1, int(round(min(fraction, 1.0) * n)))
+    chosen = set(np.random.default_rng([seed, 7]).permutation(n)[:k].tolist())
+    for i, g in enumerate(graphs):
+        g.use_forces = i in chosen
+
+
+def cache_descriptors(model, graphs: list, chunk: int = 64) -> None:
+    """Store the descriptors of energy-only graphs (they do not change while the weights do)."""
+    todo = [g for g in graphs if not g.use_forces or g.forces is None]
+    with torch.no_grad():
+        for k in range(0, len(todo), chunk):
+            part = todo[k:k + chunk]
+            b = D.collate(part)
+            G = model.descriptors(b.species, b.edge_index, b.edge_vec(b.positions), int(b.species.shape[0]))
+            for g, block in zip(part, torch.split(G, [g.n_atoms for g in part])):
+                g.G = block.clone()
+
+
 @dataclass
 class Evaluation:
     """Predictions on a set of graphs (per-structure energies in eV include the reference energies)."""
@@ -243,7 +291,8 @@ def make_optimizer(config: TrainConfig, params):
     if config.weight_decay and config.optimizer not in ("lbfgs", "rprop"):
         kwargs["weight_decay"] = config.weight_decay
     if config.optimizer == "lbfgs":
-        kwargs.update(max_iter=5, history_size=20, line_search_fn="strong_wolfe")
+        kwargs.update(max_iter=int(config.lbfgs_iterations), history_size=50, line_search_fn="strong_wolfe",
+                      tolerance_grad=1e-12, tolerance_change=1e-15)
     return cls(params, **kwargs)
 
 
@@ -439,7 +488,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         say(f"resuming after epoch {start_epoch} (best validation loss {best_loss:.5g} at epoch {best_epoch})")
 
     batch_size = len(train_graphs) if config.batch_size == "full" else int(config.batch_size)
-    single = [D.collate([g]) for g in train_graphs] if batch_size == 1 else None
+    mark_force_structures(train_graphs, config.force_fraction if config.force_weight > 0 else 0.0, config.seed)
+    cache_descriptors(model, train_graphs)
     w = config.force_weight
 
     def save_checkpoint(epoch: int) -> None:
@@ -467,19 +517,18 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
                 se2 = sf2 = 0.0
                 ne = nf = 0
                 for k in range(0, len(order), batch_size):
-                    batch = single[order[k]] if single is not None else \
-                        D.collate([train_graphs[i] for i in order[k:k + batch_size]])
+                    part = [train_graphs[i] for i in order[k:k + batch_size]]
                     if config.optimizer == "lbfgs":
                         def closure():
                             optimizer.zero_grad()
-                            loss = batch_loss(model, batch, w)[0]
+                            loss = graphs_loss(model, part, w)[0]
                             loss.backward()
                             return loss
                         optimizer.step(closure)
-                        _, e2, n_e, f2, n_f = batch_loss(model, batch, w)
+                        _, e2, n_e, f2, n_f = graphs_loss(model, part, w)
                     else:
                         optimizer.zero_grad(set_to_none=True)
-                        loss, e2, n_e, f2, n_f = batch_loss(model, batch, w)
+                        loss, e2, n_e, f2, n_f = graphs_loss(model, part, w)
                         loss.backward()
                         optimizer.step()
                     se2 += float(e2)
