@@ -1,0 +1,139 @@
+"""Potential benchmark: accuracy on held-out TiO2 structures, training time, and training throughput
+(energy + force loss) of the compiled op next to the pure-torch twin, measured in the same run.
+
+    python benchmarks/training.py                       # train with the CLI defaults (long), then measure
+    python benchmarks/training.py --run-dir DIR         # report a finished `xtalnn train -o DIR/tio2.pt` run
+    python benchmarks/training.py --throughput-only     # only the op vs twin throughput
+
+Writes the ``## Potential`` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "python"))
+
+from report import machine, write_section  # noqa: E402
+
+DATA = HERE.parent.parent / "shared" / "data" / "tio2_aenet_800.tar.gz"
+
+
+def throughput(data: Path, threads: int, steps: int, batch_size: int = 8, seed: int = 0) -> dict:
+    """Structures/s of Adam steps on energy + force loss (every structure with forces), op vs twin."""
+    from xtalnn.potential.train import TrainConfig, build_model, graphs_loss, prepare
+
+    torch.set_num_threads(threads)
+    config = TrainConfig(elements=["Ti", "O"], seed=seed)
+    prepared = prepare(config, [data])
+    model = build_model(prepared)
+    train_graphs = [prepared.graphs[i] for i in prepared.split["train"]]
+    for g in train_graphs:
+        g.use_forces = True
+    twin = prepared.descriptor
+    out = {}
+    for name, fn in (("op", None), ("torch twin", lambda s, e, v, n: twin(s, e, v, n, backend="torch"))):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        n_structures = 0
+        t0 = time.perf_counter()
+        for step in range(steps):
+            part = train_graphs[(step * batch_size) % len(train_graphs):][:batch_size]
+            optimizer.zero_grad()
+            loss = graphs_loss(model, part, 0.1, descriptor_fn=fn)[0]
+            loss.backward()
+            optimizer.step()
+            n_structures += len(part)
+        elapsed = time.perf_counter() - t0
+        out[name] = {"structures_per_s": n_structures / elapsed, "steps": steps, "seconds": elapsed}
+    return out
+
+
+def train_default(data: Path, run_dir: Path, threads: int) -> Path:
+    from xtalnn.potential.train import TrainConfig, train
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    output = run_dir / "tio2.pt"
+    train(TrainConfig(elements=["Ti", "O"], threads=threads), [data], output, log=print)
+    return output
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--run-dir", type=Path, help="report a finished run (DIR/tio2.pt) instead of training")
+    parser.add_argument("--throughput-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=40, help="Adam steps per backend for throughput")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--note", default="", help="text added to the section (e.g. machine load)")
+    args = parser.parse_args(argv)
+
+    from xtalnn.potential.export import read_metadata
+    from xtalnn.potential.train import TrainConfig
+
+    lines = []
+    if not args.throughput_only:
+        run_dir = args.run_dir or HERE / "training_out"
+        model = run_dir / "tio2.pt" if args.run_dir else train_default(args.data, run_dir, args.threads)
+        meta = read_metadata(model)
+        test, m = meta["metrics"]["test"], meta["metrics"]
+        cfg = meta["config"]
+        defaults = TrainConfig(elements=["Ti", "O"])
+        changed = {k: v for k, v in cfg.items() if k not in ("elements", "threads", "max_time")
+                   and getattr(defaults, k, None) != v}
+        target = test["energy_rmse_meV_per_atom"] <= 4.0 and test["force_rmse_eV_per_A"] <= 0.15
+        lines += [
+            f"Data: `{args.data.name}` (800 structures), split {cfg['split']} by seed {cfg['seed']}: "
+            f"{meta['training_data']['n_train']} train, {meta['training_data']['n_val']} validation "
+            f"(early stopping / best epoch), {meta['training_data']['n_test']} test (never seen).",
+            "",
+            "Command: `xtalnn train --data ../shared/data/tio2_aenet_800.tar.gz --elements Ti O -o tio2.pt`"
+            + (f" with settings differing from the defaults: `{json.dumps(changed)}`" if changed else
+               " (the CLI defaults)") + ".",
+            "",
+            "Settings: " + ", ".join(f"{k}={cfg[k]}" for k in (
+                "descriptor", "cutoff", "hidden", "activation", "optimizer", "lr", "batch_size",
+                "lbfgs_iterations", "force_weight", "force_fraction", "epochs", "patience")) + ".",
+            "",
+            "| held-out test (80 structures) | energy RMSE (meV/atom) | energy MAE (meV/atom) | force RMSE (eV/Å) "
+            "| force MAE (eV/Å) | target met |",
+            "|---|---|---|---|---|---|",
+            f"| xtalnn | {test['energy_rmse_meV_per_atom']:.2f} | {test['energy_mae_meV_per_atom']:.2f} | "
+            f"{test['force_rmse_eV_per_A']:.3f} | {test['force_mae_eV_per_A']:.3f} | "
+            f"{'yes' if target else 'no'} (≤ 4 meV/atom, ≤ 0.15 eV/Å) |",
+            "",
+            f"Training time: {m['train_time_s'] / 60:.1f} min wall for {m['epochs_run']} epochs "
+            f"(best validation epoch {m['best_epoch']}), {args.threads} threads on a machine shared with other jobs.",
+        ]
+    tp = throughput(args.data, args.threads, args.steps)
+    lines += [
+        "",
+        f"Training throughput, energy + force loss on every structure (Adam, batch 8, {args.threads} threads, "
+        f"{args.steps} steps each, same run, same batches):",
+        "",
+        "| descriptor path | structures/s |",
+        "|---|---|",
+    ] + [f"| {name} | {v['structures_per_s']:.1f} |" for name, v in tp.items()] + [
+        "",
+        f"The op is {tp['op']['structures_per_s'] / tp['torch twin']['structures_per_s']:.1f}× the twin.",
+    ]
+    if args.note:
+        lines += ["", args.note]
+    lines += ["", machine("torch", "ase")]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Potential", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
