@@ -163,7 +163,8 @@ def run_eval(args) -> int:
 
         parity(ev.energy_ref / ev.n_atoms, ev.energy_pred / ev.n_atoms, ev.forces_ref, ev.forces_pred, args.parity,
                title=f"{args.model} on {len(graphs)} structures")
-    print(json.dumps(metrics))
+    # structures without forces: force errors are null (JSON has no NaN)
+    print(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in metrics.items()}))
     return 0
 
 
