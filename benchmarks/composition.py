@@ -96,16 +96,23 @@ def run_network_cv(arch, data, props, folds, seed, work, fresh, log, only_folds=
     return (pred if len(results) == folds or (only_folds is not None and not only_folds) else None), results
 
 
-def run_baseline_cv(data, props, folds, seed, work, fresh, log):
-    """k-fold CV of HistGradientBoostingRegressor on fractions + element-property statistics."""
+def run_baseline_cv(data, props, folds, seed, work, fresh, log, only_folds=None):
+    """k-fold CV of HistGradientBoostingRegressor on fractions + element-property statistics.
+
+    ``only_folds`` works as in :func:`run_network_cv` (and sets the order in which folds are fitted).
+    """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     feats = stat_features(data.x, props)
     parts = kfold_indices(len(data.y), folds, seed)
     pred = np.full(len(data.y), np.nan)
     results = []
-    for f, test in enumerate(parts):
+    order = list(only_folds) + [f for f in range(folds) if f not in only_folds] if only_folds else range(folds)
+    for f in order:
+        test = parts[f]
         cache = os.path.join(work, f"cv_baseline_fold{f}.npz")
+        if only_folds is not None and f not in only_folds and not os.path.exists(cache):
+            continue
         if os.path.exists(cache) and not fresh:
             z = np.load(cache)
             pred[test], seconds = z["pred"], float(z["seconds"])
@@ -123,7 +130,8 @@ def run_baseline_cv(data, props, folds, seed, work, fresh, log):
         m = metrics(data.y[test], pred[test])
         results.append({"fold": f, **m, "train_seconds": seconds})
         log(f"baseline fold {f}: MAE {m['mae']:.4f} ({seconds:.0f} s)")
-    return pred, results
+    results.sort(key=lambda r: r["fold"])
+    return (pred if len(results) == folds or (only_folds is not None and not only_folds) else None), results
 
 
 def random_formulas(elements: list[str], n: int, seed: int = 0) -> list[str]:
@@ -304,9 +312,15 @@ def main(argv=None) -> int:
             summary["cv"][arch] = {"overall": metrics(data.y[done], pred[done]), "folds": folds, "n_folds": args.folds}
             parity_plot(data.y[done], pred[done], os.path.join(args.work_dir, f"{arch}_parity.png"), f"{arch} ({args.folds}-fold CV)")
     if "baseline" in args.phases:
-        preds["baseline"], folds = run_baseline_cv(data, props, args.folds, args.seed, args.work_dir, args.fresh, log)
-        summary["cv"]["baseline"] = {"overall": metrics(data.y, preds["baseline"]), "folds": folds, "n_folds": args.folds}
-        parity_plot(data.y, preds["baseline"], os.path.join(args.work_dir, "baseline_parity.png"), "HistGradientBoosting")
+        only = [] if args.partial else args.only_folds
+        pred, folds = run_baseline_cv(data, props, args.folds, args.seed, args.work_dir, args.fresh, log, only)
+        if pred is None:
+            log(f"baseline: {len(folds)} of {args.folds} folds done; no summary yet")
+        else:
+            done = np.isfinite(pred)
+            preds["baseline"] = pred
+            summary["cv"]["baseline"] = {"overall": metrics(data.y[done], pred[done]), "folds": folds, "n_folds": args.folds}
+            parity_plot(data.y[done], pred[done], os.path.join(args.work_dir, "baseline_parity.png"), "HistGradientBoosting")
     if preds:
         error_cdf_plot({k: (v - data.y)[np.isfinite(v)] for k, v in preds.items()}, os.path.join(args.work_dir, "error_cdf.png"),
                        f"OQMD 51k, {args.folds}-fold CV")  # fmt: skip
