@@ -26,7 +26,8 @@ from xtalnn.potential.train import OPTIMIZERS, TrainConfig, batch_loss, evaluate
 
 PYTHON = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-TINY = dict(elements=["Ti", "O"], acsf_radial=4, acsf_angular_eta=1, hidden=[8], threads=1, lr=5e-3)
+TINY = dict(elements=["Ti", "O"], acsf_radial=4, acsf_angular_eta=1, hidden=[8], threads=1, optimizer="adam", lr=5e-3,
+            schedule="plateau")
 
 
 def run_cli(*args, timeout=300, **kw):
@@ -372,7 +373,7 @@ def test_interrupt_keeps_the_best_model_and_resume_continues(small_xyz, tmp_path
     model = tmp_path / "run.pt"
     args = ["train", "--data", small_xyz, "--elements", "Ti", "O", "-o", model, "--epochs", 400,
             "--acsf-radial", 4, "--acsf-angular-eta", 1, "--hidden", 6, "--batch-size", 4, "--threads", 1,
-            "--patience", 0, "--quiet"]
+            "--optimizer", "adam", "--lr", "1e-3", "--patience", 0, "--quiet"]
     proc = subprocess.Popen([PYTHON, "-m", "xtalnn.cli", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     history = tmp_path / "run.history.csv"

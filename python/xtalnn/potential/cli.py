@@ -161,7 +161,7 @@ def run_eval(args) -> int:
     if args.parity:
         from xtalnn.potential.plots import parity
 
-        parity(ev.energy_ref / ev.n_atoms, ev.energy_pred / ev.n_atoms, ev.forces_ref, ev.forces_pred, args.parity,
+        parity(*ev.relative_energies(), ev.forces_ref, ev.forces_pred, args.parity,
                title=f"{args.model} on {len(graphs)} structures")
     # structures without forces: force errors are null (JSON has no NaN)
     print(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in metrics.items()}))

@@ -39,11 +39,12 @@ def learning_curve(history: list[dict], path) -> None:
 
 
 def parity(energy_ref, energy_pred, forces_ref=None, forces_pred=None, path="parity.png", title: str = "") -> None:
-    """Predicted vs reference energy per atom (eV/atom) and force components (eV/Å)."""
+    """Predicted vs reference energy per atom (eV/atom; pass it without the reference energies so the
+    spread the networks learn is visible) and force components (eV/Å)."""
     plt = _pyplot()
     with_forces = forces_ref is not None and len(forces_ref) > 0
     fig, axes = plt.subplots(1, 2 if with_forces else 1, figsize=(10 if with_forces else 5, 4.6), squeeze=False)
-    panels = [(np.asarray(energy_ref), np.asarray(energy_pred), "energy (eV/atom)", 1000.0, "meV/atom")]
+    panels = [(np.asarray(energy_ref), np.asarray(energy_pred), "(E − Σ e_ref) / n (eV/atom)", 1000.0, "meV/atom")]
     if with_forces:
         panels.append((np.ravel(forces_ref), np.ravel(forces_pred), "force component (eV/Å)", 1.0, "eV/Å"))
     for ax, (ref, pred, label, factor, unit) in zip(axes[0], panels):

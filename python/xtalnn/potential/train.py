@@ -238,6 +238,12 @@ class Evaluation:
     energy_pred: np.ndarray
     forces_ref: np.ndarray | None
     forces_pred: np.ndarray | None
+    offset: np.ndarray | None = None  # Σ reference energies per structure (eV)
+
+    def relative_energies(self):
+        """(reference, predicted) (E − Σ e_ref) / n_atoms in eV/atom: what the networks learn."""
+        offset = self.offset if self.offset is not None else 0.0
+        return (self.energy_ref - offset) / self.n_atoms, (self.energy_pred - offset) / self.n_atoms
 
     def metrics(self) -> dict:
         de = (self.energy_pred - self.energy_ref) / self.n_atoms
@@ -280,6 +286,7 @@ def evaluate(model, graphs: list, batch_size: int = 32, forces: bool = True, des
         energy_pred=pred,
         forces_ref=torch.cat(f_ref).numpy() if f_ref else None,
         forces_pred=torch.cat(f_pred).numpy() if f_pred else None,
+        offset=offset,
     )
 
 
@@ -585,7 +592,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     if test_graphs and not interrupted:
         ev = evaluate(model, test_graphs, forces=True)
         test_metrics = ev.metrics()
-        plots.parity(ev.energy_ref / ev.n_atoms, ev.energy_pred / ev.n_atoms, ev.forces_ref, ev.forces_pred,
+        plots.parity(*ev.relative_energies(), ev.forces_ref, ev.forces_pred,
                      paths["parity"], title=f"test split ({len(test_graphs)} structures)")
     if history:
         plots.learning_curve(history, paths["learning_curve"])
