@@ -65,6 +65,7 @@ class TrainConfig:
     patience: int = 60                    # early stopping (epochs without validation improvement)
     force_weight: float = 0.1             # w_F (eV/atom per eV/Å); 0 trains on energies only
     force_fraction: float = 1.0           # share of training structures whose forces enter the loss
+    cache_derivatives: bool = False       # keep ∂G/∂edge_vec of the training structures (memory E·F·3 doubles)
     lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
     split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0
@@ -182,19 +183,70 @@ def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
     return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
 
 
-def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None):
+def cache_jacobians(model, graphs: list, chunk: int = 32) -> None:
+    """Store G and J = ∂G_centre/∂edge_vec [E, F, 3] of each graph, from the op's backward (one
+    vector-Jacobian product per feature). A descriptor row depends only on the edges of its centre,
+    so J is exact and E·F·3 numbers; forces then need no descriptor call: F = Σ_e ±(∂E/∂G_c · J_e)."""
+    for k in range(0, len(graphs), chunk):
+        part = graphs[k:k + chunk]
+        b = D.collate(part)
+        vec = b.edge_vec(b.positions).detach().requires_grad_(True)
+        G = model.descriptors(b.species, b.edge_index, vec, int(b.species.shape[0]))
+        J = torch.empty(vec.shape[0], G.shape[1], 3, dtype=torch.float64)
+        for f in range(G.shape[1]):
+            seed = torch.zeros_like(G)
+            seed[:, f] = 1.0
+            (J[:, f, :],) = torch.autograd.grad(G, vec, seed, retain_graph=f < G.shape[1] - 1)
+        G = G.detach()
+        for g, g_block, j_block in zip(part, torch.split(G, [x.n_atoms for x in part]),
+                                       torch.split(J, [x.edge_index.shape[1] for x in part])):
+            g.G, g.J = g_block.clone(), j_block.clone()
+
+
+def predict_cached(model, batch: D.Batch, G: torch.Tensor, J: torch.Tensor, create_graph: bool = True):
+    """Energies and forces from cached descriptors G and derivatives J (same values as :func:`predict`)."""
+    G = G.detach().requires_grad_(True)
+    atomic = model.network_energies(batch.species, G)
+    energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
+    (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=create_graph)
+    centre, neighbour = batch.edge_index[0], batch.edge_index[1]
+    g = torch.einsum("ef,efc->ec", dE_dG[centre], J)  # ∂E/∂edge_vec
+    forces = torch.zeros_like(batch.positions).index_add(0, centre, g).index_add(0, neighbour, -g)
+    return energy, forces
+
+
+def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, cache: dict | None = None):
     """:func:`batch_loss` over ``graphs``: structures with ``use_forces`` go through the op's double
-    backward; the others contribute energies only, from cached descriptors where present."""
+    backward (or their cached derivatives, see :func:`cache_jacobians`); the others contribute energies
+    only, from cached descriptors where present. ``cache`` (a dict) keeps collated batches between calls
+    (full-batch training)."""
     with_f = [g for g in graphs if force_weight > 0 and g.forces is not None and g.use_forces]
     without = [g for g in graphs if not (force_weight > 0 and g.forces is not None and g.use_forces)]
     e2 = torch.zeros((), dtype=torch.float64)
     f2, n_f = None, 0
     if with_f:
-        batch = D.collate(with_f)
-        energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
+        key = ("f",) + tuple(id(g) for g in with_f)
+        if cache is not None and key in cache:
+            batch, G, J = cache[key]
+        else:
+            batch, G, J = D.collate(with_f), None, None
+            if descriptor_fn is None and all(g.J is not None for g in with_f):
+                G = torch.cat([g.G for g in with_f])
+                J = torch.cat([g.J for g in with_f]) if len(with_f) > 1 else with_f[0].J
+            if cache is not None:
+                cache[key] = (batch, G, J)
+        if J is not None:
+            energy, forces = predict_cached(model, batch, G, J)
+        else:
+            energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
         e2, _, f2, n_f = loss_terms(batch, energy, forces)
     if without:
-        batch = D.collate(without)
+        key = ("e",) + tuple(id(g) for g in without)
+        batch = cache.get(key) if cache is not None else None
+        if batch is None:
+            batch = D.collate(without)
+            if cache is not None:
+                cache[key] = batch
         if descriptor_fn is None and all(g.G is not None for g in without):
             atomic = model.network_energies(batch.species, torch.cat([g.G for g in without]))
             energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
@@ -497,7 +549,11 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     batch_size = len(train_graphs) if config.batch_size == "full" else int(config.batch_size)
     mark_force_structures(train_graphs, config.force_fraction if config.force_weight > 0 else 0.0, config.seed)
     cache_descriptors(model, train_graphs)
+    if config.cache_derivatives and config.force_weight > 0:
+        say("caching descriptor derivatives of the training structures")
+        cache_jacobians(model, [g for g in train_graphs if g.use_forces and g.forces is not None])
     w = config.force_weight
+    full_cache = {} if batch_size >= len(train_graphs) else None
 
     def save_checkpoint(epoch: int) -> None:
         _atomic_torch_save({
@@ -520,7 +576,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         with _sigterm_as_interrupt():
             for epoch in bar:
                 model.train()
-                order = np.random.default_rng([config.seed, epoch]).permutation(len(train_graphs))
+                order = np.random.default_rng([config.seed, epoch]).permutation(len(train_graphs)) \
+                    if batch_size < len(train_graphs) else np.arange(len(train_graphs))
                 se2 = sf2 = 0.0
                 ne = nf = 0
                 for k in range(0, len(order), batch_size):
@@ -528,14 +585,14 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
                     if config.optimizer == "lbfgs":
                         def closure():
                             optimizer.zero_grad()
-                            loss = graphs_loss(model, part, w)[0]
+                            loss = graphs_loss(model, part, w, cache=full_cache)[0]
                             loss.backward()
                             return loss
                         optimizer.step(closure)
-                        _, e2, n_e, f2, n_f = graphs_loss(model, part, w)
+                        _, e2, n_e, f2, n_f = graphs_loss(model, part, w, cache=full_cache)
                     else:
                         optimizer.zero_grad(set_to_none=True)
-                        loss, e2, n_e, f2, n_f = graphs_loss(model, part, w)
+                        loss, e2, n_e, f2, n_f = graphs_loss(model, part, w, cache=full_cache)
                         loss.backward()
                         optimizer.step()
                     se2 += float(e2)
