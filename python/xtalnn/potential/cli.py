@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -50,6 +51,12 @@ def register(sub) -> None:
     g.add_argument("--patience", type=int, help=f"early stopping patience, epochs (default {d.patience}; 0 = off)")
     g.add_argument("--force-weight", type=float, help=f"w_F in E_RMSE/atom + w_F·F_RMSE (default {d.force_weight}; "
                                                       "0 = energies only)")
+    g.add_argument("--force-fraction", type=float,
+                   help=f"share of training structures whose forces enter the loss (default {d.force_fraction})")
+    g.add_argument("--cache-derivatives", action=argparse.BooleanOptionalAction,
+                   help="keep ∂G/∂edge_vec of the force structures in memory (faster, same loss; "
+                        f"default {d.cache_derivatives})")
+    g.add_argument("--lbfgs-iterations", type=int, help=f"L-BFGS iterations per epoch (default {d.lbfgs_iterations})")
     g.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
                    help=f"fractions (default {' '.join(map(str, d.split))})")
     g.add_argument("--seed", type=int, help=f"split, initial weights and shuffling (default {d.seed})")
@@ -80,7 +87,7 @@ def register(sub) -> None:
     p.set_defaults(func=run_export)
 
 
-_TRAIN_KEYS = ("descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
+_TRAIN_KEYS = ("force_fraction", "cache_derivatives", "lbfgs_iterations", "descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
                "acsf_angular_eta", "acsf_angular", "hidden", "activation", "optimizer", "lr", "weight_decay",
                "batch_size", "epochs", "schedule", "lr_factor", "lr_patience", "min_lr", "patience",
                "force_weight", "split", "seed", "threads", "limit", "max_time")

@@ -53,18 +53,18 @@ class TrainConfig:
     hidden: list = field(default_factory=lambda: [32, 32])
     activation: str = "tanh"
     # optimisation
-    optimizer: str = "adam"
-    lr: float = 2e-3
+    optimizer: str = "lbfgs"
+    lr: float = 1.0
     weight_decay: float = 0.0
-    batch_size: int | str = 8             # 1, 8, 16, 32, … or "full"
+    batch_size: int | str = "full"        # 1, 8, 16, 32, … or "full"
     epochs: int = 400
-    schedule: str = "plateau"             # see SCHEDULES
+    schedule: str = "none"                # see SCHEDULES
     lr_factor: float = 0.5                # plateau/step/exponential factor
     lr_patience: int = 15                 # plateau patience / step size (epochs)
     min_lr: float = 1e-5
-    patience: int = 60                    # early stopping (epochs without validation improvement)
-    force_weight: float = 0.1             # w_F (eV/atom per eV/Å); 0 trains on energies only
-    force_fraction: float = 1.0           # share of training structures whose forces enter the loss
+    patience: int = 40                    # early stopping (epochs without validation improvement)
+    force_weight: float = 0.05            # w_F (eV/atom per eV/Å); 0 trains on energies only
+    force_fraction: float = 0.125         # share of training structures whose forces enter the loss
     cache_derivatives: bool = False       # keep ∂G/∂edge_vec of the training structures (memory E·F·3 doubles)
     lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
     split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])
@@ -116,9 +116,10 @@ def preset(name: str, descriptor: str = "acsf") -> dict:
     if name == "seed":
         if descriptor == "chebyshev":
             return dict(descriptor="chebyshev", cutoff=8.0, angular_cutoff=6.5, radial_order=16, angular_order=4,
-                        hidden=[10, 10], activation="tanh", optimizer="adamax", lr=1e-3, batch_size=8)
+                        hidden=[10, 10], activation="tanh", optimizer="adamax", lr=1e-3, batch_size=8,
+                        schedule="none", force_fraction=1.0)
         return dict(descriptor="acsf", cutoff=6.5, hidden=[10, 10], activation="tanh", optimizer="adam",
-                    lr=1e-4, batch_size=1)
+                    lr=1e-4, batch_size=1, schedule="none", force_fraction=1.0)
     if name == "default":
         return {}
     raise ValueError(f"unknown preset {name!r} (known: seed, default)")
@@ -409,21 +410,45 @@ def write_history(history: list, path: Path) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Turn SIGTERM (``kill``) into KeyboardInterrupt while training, so the run ends cleanly."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+class _Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``) become KeyboardInterrupt while training, except inside
+    ``critical()`` (an epoch's bookkeeping: history, best state, checkpoint), where the interrupt is
+    held until the block ends, so the checkpoint always matches the model that gets exported."""
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        self.pending = None
+        self.depth = 0
+        self.previous = {}
+
+    def _handler(self, signum, frame):
+        if self.depth:
+            self.pending = signum
+        else:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: leave the signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+    @contextlib.contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if self.pending is not None and not self.depth:
+            signum, self.pending = self.pending, None
+            raise KeyboardInterrupt(f"signal {signum}")
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -573,7 +598,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     bar = tqdm(range(start_epoch, config.epochs), desc="train", unit="epoch", disable=not progress,
                initial=start_epoch, total=config.epochs, dynamic_ncols=True)
     try:
-        with _sigterm_as_interrupt():
+        with _Interrupts() as interrupts:
             for epoch in bar:
                 model.train()
                 order = np.random.default_rng([config.seed, epoch]).permutation(len(train_graphs)) \
@@ -609,25 +634,26 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
                 else:
                     val_e, val_f = train_e, train_f
                 val_loss = epoch_loss(val_e, val_f)
-                lr = optimizer.param_groups[0]["lr"]
-                history.append({
-                    "epoch": epoch + 1, "lr": lr, "train_loss": epoch_loss(train_e, train_f), "val_loss": val_loss,
-                    "train_energy_rmse_meV_per_atom": train_e, "val_energy_rmse_meV_per_atom": val_e,
-                    "train_force_rmse_eV_per_A": train_f, "val_force_rmse_eV_per_A": val_f,
-                    "time_s": time.perf_counter() - t0,
-                })
-                if scheduler is not None:
-                    if config.schedule == "plateau":
-                        scheduler.step(val_loss)
+                with interrupts.critical():
+                    lr = optimizer.param_groups[0]["lr"]
+                    history.append({
+                        "epoch": epoch + 1, "lr": lr, "train_loss": epoch_loss(train_e, train_f), "val_loss": val_loss,
+                        "train_energy_rmse_meV_per_atom": train_e, "val_energy_rmse_meV_per_atom": val_e,
+                        "train_force_rmse_eV_per_A": train_f, "val_force_rmse_eV_per_A": val_f,
+                        "time_s": time.perf_counter() - t0,
+                    })
+                    if scheduler is not None:
+                        if config.schedule == "plateau":
+                            scheduler.step(val_loss)
+                        else:
+                            scheduler.step()
+                    if val_loss < best_loss:
+                        best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     else:
-                        scheduler.step()
-                if val_loss < best_loss:
-                    best_loss, best_epoch, bad_epochs = val_loss, epoch + 1, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_epochs += 1
-                save_checkpoint(epoch + 1)
-                write_history(history, paths["history"])
+                        bad_epochs += 1
+                    save_checkpoint(epoch + 1)
+                    write_history(history, paths["history"])
                 bar.set_postfix_str(f"E {train_e:.1f}/{val_e:.1f} meV/atom  F {train_f:.3f}/{val_f:.3f} eV/Å  "
                                     f"lr {lr:.1e}  best@{best_epoch}")
                 if config.patience and bad_epochs >= config.patience:
