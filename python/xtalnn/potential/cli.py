@@ -62,7 +62,7 @@ def register(sub) -> None:
     g.add_argument("--seed", type=int, help=f"split, initial weights and shuffling (default {d.seed})")
     g.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     g.add_argument("--limit", type=int, help="read at most this many structures per --data path")
-    g.add_argument("--max-time", type=float, help="stop after this many minutes, keeping the best model")
+    g.add_argument("--max-time", type=float, help="stop after this many minutes of training in all (with --resume: a new limit)")
     p.set_defaults(func=run_train)
 
     p = sub.add_parser("eval", help="energy/force errors of a model on structures (one JSON object)")
@@ -139,7 +139,8 @@ def run_train(args) -> int:
 
     config = TrainConfig() if args.resume else config_from_args(args)
     result = train(config, args.data, args.output, resume=args.resume, progress=not args.quiet,
-                   epochs=args.epochs if args.resume else None, log=log)
+                   epochs=args.epochs if args.resume else None, log=log,
+                   max_time=args.max_time if args.resume else None)
     summary = {"model": str(result.paths["model"]), "epochs_run": len(result.history),
                "interrupted": result.interrupted, "stopped_early": result.stopped_early, "test": result.test_metrics}
     print(json.dumps(summary))

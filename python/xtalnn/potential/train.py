@@ -509,11 +509,12 @@ def build_model(prepared: Prepared) -> Potential:
 
 
 def train(config: TrainConfig, data_paths, output, resume: bool = False, progress: bool = True,
-          epochs: int | None = None, log=None) -> TrainResult:
+          epochs: int | None = None, log=None, max_time: float | None = None) -> TrainResult:
     """Train, write ``output`` (the model file) and its side files; see :func:`output_paths`.
 
     ``resume=True`` continues from ``<output>.ckpt`` (same data required); ``epochs`` then may raise
-    the epoch limit. Ctrl-C / SIGTERM stop the run: the best model so far is exported and the
+    the epoch limit and ``max_time`` (minutes of training in all, resumed runs included) the time
+    limit. Ctrl-C / SIGTERM stop the run: the best model so far is exported and the
     checkpoint kept. Returns the trained model (best validation state) and the test-split metrics.
     """
     from tqdm import tqdm
@@ -533,6 +534,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         config = TrainConfig.from_dict(checkpoint["config"])
         if epochs is not None:
             config.epochs = int(epochs)
+        if max_time is not None:
+            config.max_time = float(max_time)
     if config.threads:
         torch.set_num_threads(int(config.threads))
     say = log or (lambda msg: None)
