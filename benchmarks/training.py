@@ -86,6 +86,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=40, help="Adam steps (batches of 8) for the op paths")
     parser.add_argument("--twin-steps", type=int, default=3, help="the first this many of those batches for the twin")
+    parser.add_argument("--throughput-json", type=Path, default=HERE / "training_out" / "throughput.json",
+                        help="where the throughput measurement is saved")
+    parser.add_argument("--reuse-throughput", action="store_true",
+                        help="report the saved throughput measurement instead of measuring again")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--note", default="", help="text added to the section (e.g. machine load)")
     args = parser.parse_args(argv)
@@ -127,7 +131,15 @@ def main(argv=None) -> int:
             f"Training time: {m['train_time_s'] / 60:.1f} min wall for {m['epochs_run']} epochs "
             f"(best validation epoch {m['best_epoch']}), {args.threads} threads on a machine shared with other jobs.",
         ]
-    tp = throughput(args.data, args.threads, args.steps, args.twin_steps)
+    if args.reuse_throughput:
+        saved = json.loads(args.throughput_json.read_text())
+        tp, args.threads, args.steps, args.twin_steps = saved["results"], saved["threads"], saved["steps"], saved["twin_steps"]
+    else:
+        tp = throughput(args.data, args.threads, args.steps, args.twin_steps)
+        args.throughput_json.parent.mkdir(parents=True, exist_ok=True)
+        args.throughput_json.write_text(json.dumps({"results": tp, "threads": args.threads, "steps": args.steps,
+                                                    "twin_steps": args.twin_steps, "machine": machine("torch")},
+                                                   indent=2))
     lines += [
         "",
         f"Training throughput, energy + force loss on every structure (Adam, batch 8, {args.threads} threads, "
