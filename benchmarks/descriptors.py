@@ -24,7 +24,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import itertools
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -184,7 +183,9 @@ def memory_probe(n_target: int) -> dict:
     vec = edge_vectors(positions, cell, edge_index, shifts)
     G = descriptor(species, edge_index, vec, len(atoms))
     G.sum().backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM (not ru_maxrss, which a child inherits from its parent across fork/exec)
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
     edge_mb = (vec.numel() * 8 + edge_index.numel() * 8 + shifts.numel() * 8) / 2**20
     return {"n_atoms": len(atoms), "n_edges": int(edge_index.shape[1]), "peak_rss_mb": peak, "edge_inputs_mb": edge_mb}
 
@@ -210,24 +211,18 @@ def fmt(v):
     return f"{v:,.2f}" if isinstance(v, float) else str(v)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sets, do not write RESULTS.md")
-    ap.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.memory_probe:
-        print(json.dumps(memory_probe(args.memory_probe)))
-        return 0
-    torch.set_num_threads(2)
-    warnings.filterwarnings("ignore")
-    log = lambda msg: print(msg, flush=True)  # noqa: E731
+CACHE = HERE / "descriptors_out" / "results.json"
+PARTS = ("speed", "memory", "neighbours")
 
-    n_tio2 = 80 if args.quick else 800
+
+def speed(quick: bool, log) -> dict:
+    """Cases a, b, c: µs/atom of every implementation, forward and forward + backward."""
+    n_tio2 = 80 if quick else 800
     tio2 = list(itertools.islice(iter_tar(TIO2), n_tio2))
     cases = {
         "a": (f"{len(tio2)} aenet TiO2 structures", tio2, ["Ti", "O"]),
-        "b": ("Si diamond, 4,096 atoms", [si_diamond(8 if not args.quick else 4)], ["Si"]),
-        "c": ("TiO2 rutile, ~32,000 atoms", [rutile(32_000 if not args.quick else 4_000)], ["Ti", "O"]),
+        "b": ("Si diamond, 4,096 atoms", [si_diamond(8 if not quick else 4)], ["Si"]),
+        "c": ("TiO2 rutile, ~32,000 atoms", [rutile(32_000 if not quick else 4_000)], ["Ti", "O"]),
     }
     results = {}
     for key, (title, structures, elements) in cases.items():
@@ -267,18 +262,48 @@ def main(argv=None) -> int:
         if isinstance(fb, float):
             fb = fb if len(sample) > 1 else f"not run: {fb * n_atoms / n_probe:,.0f} µs/atom projected from {n_probe} atoms"
         row["dscribe"]["forward+backward"] = fb
-        results[key] = (title, row)
+        results[key] = [title, row]
 
-    memory = []
-    for n in ((4_000, 16_000) if args.quick else (4_000, 32_000, 100_000)):
-        out = subprocess.run([sys.executable, __file__, "--memory-probe", str(n)], capture_output=True, text=True)
-        if out.returncode == 0:
-            memory.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            m = memory[-1]
-            log(f"  memory: {m['n_atoms']} atoms → {m['peak_rss_mb']:.0f} MB peak RSS")
-    nl = neighbour_list_timing(20_000 if args.quick else 100_000, log)
+    return results
 
-    body = render(results, memory, nl)
+
+def memory(quick: bool, log) -> list:
+    out = []
+    for n in ((4_000, 16_000) if quick else (4_000, 32_000, 100_000)):
+        run = subprocess.run([sys.executable, __file__, "--memory-probe", str(n)], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"memory probe for {n} atoms failed: {run.stderr[-500:]}")
+        out.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        log(f"  memory: {out[-1]['n_atoms']} atoms → {out[-1]['peak_rss_mb']:.0f} MB peak RSS")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sets, do not write RESULTS.md")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="parts to measure; the others are taken from the last full run's cache")
+    ap.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(args.memory_probe)))
+        return 0
+    torch.set_num_threads(2)
+    warnings.filterwarnings("ignore")
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() and not args.quick else {}
+    measure_part = {"speed": speed, "memory": memory,
+                    "neighbours": lambda quick, log: neighbour_list_timing(20_000 if quick else 100_000, log)}
+    for part in args.parts:
+        cache[part] = measure_part[part](args.quick, log)
+        if not args.quick:
+            CACHE.parent.mkdir(exist_ok=True)
+            CACHE.write_text(json.dumps(cache, indent=1))
+    missing = [p for p in PARTS if p not in cache]
+    if missing:
+        raise SystemExit(f"no cached results for {missing}: run those parts first")
+    body = render(cache["speed"], cache["memory"], cache["neighbours"])
     print(body)
     if not args.quick:
         write_section("Descriptors", body)
