@@ -167,7 +167,8 @@ def run_throughput(work, data, n, log):
         total_s = time.perf_counter() - start
         assert pred.shape == (n,) and np.isfinite(pred).all()
         out[arch] = {"n": n, "end_to_end_per_s": n / total_s, "network_per_s": n / net_s,
-                     "parse_per_s": n / parse_s, "end_to_end_s": total_s}  # fmt: skip
+                     "parse_per_s": n / parse_s, "end_to_end_s": total_s,
+                     "load_average": os.getloadavg()[0]}  # fmt: skip
         log(f"throughput {arch}: {n / total_s:,.0f} formulas/s end to end, {n / net_s:,.0f}/s network only")
     return out
 
@@ -241,7 +242,9 @@ def render_section(summary: dict) -> str:
                      f"{'' if len(cv['default']['folds']) == summary['folds'] else ', partial CV: %d of %d folds' % (len(cv['default']['folds']), summary['folds'])})")  # fmt: skip
     tp = summary.get("throughput", {})
     if tp:
-        lines += ["", "Prediction throughput, 1 torch thread (random 2-4 element formulas):", "",
+        loads = [t["load_average"] for t in tp.values() if "load_average" in t]
+        at = f", load average {max(loads):.1f} from other jobs" if loads else ""
+        lines += ["", f"Prediction throughput, 1 torch thread (random 2-4 element formulas{at}):", "",
                   "| model | formulas | end to end (parse + network), formulas/s | network only, formulas/s |",
                   "|---|---|---|---|"]  # fmt: skip
         for arch, t in tp.items():
