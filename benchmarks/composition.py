@@ -215,7 +215,7 @@ def render_section(summary: dict) -> str:
              f"out-of-fold errors over all rows, including the {summary['n_outliers']} rows with |target| > 5 eV/atom). "
              f"Measured {summary['date']}.", "",
              f"- Command: `{summary['command']}`",
-             f"- Machine: {m['cpu']}, {m['cores']} cores shared with other jobs (load average at start "
+             f"- Machine: {m['cpu']}, {m['cores']} cores shared with other jobs (load average when this report was written "
              f"{m['load_average'][0]:.1f}), torch threads {m['torch_threads']}",
              f"- Versions: Python {m['python']}, torch {m['torch']}, pymatgen {m['pymatgen']}, "
              f"scikit-learn {m['sklearn']}, numpy {m['numpy']}; xtalnn commit {m['commit']}", "",
@@ -251,7 +251,7 @@ def render_section(summary: dict) -> str:
             lines.append(f"| {arch} | {t['n']:,} | {t['end_to_end_per_s']:,.0f} | {t['network_per_s']:,.0f} |")
     lines += ["", "Plots: `benchmarks/composition_out/` (`*_parity.png`, `error_cdf.png`); per-fold numbers in "
               "`benchmarks/composition_out/summary.json`. Training time is wall time per fold on a shared "
-              "machine, so it varies with the other jobs' load.", ""]  # fmt: skip
+              "machine: the folds of this run trained 2–4 at a time beside other jobs (load average 5–10), so it varies with load.", ""]  # fmt: skip
     return "\n".join(lines)
 
 
