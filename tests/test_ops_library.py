@@ -45,3 +45,11 @@ def test_load_and_script_without_importing_xtalnn(tmp_path):
     result = subprocess.run([sys.executable, "host.py"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_dlopen_from_a_host_without_torch():
+    """A C++ host (LAMMPS) dlopens the library directly: its torch dependencies must resolve."""
+    script = f"import ctypes, sys; ctypes.CDLL({library_path()!r}); assert 'torch' not in sys.modules; print('ok')"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
