@@ -24,9 +24,13 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import write_section  # noqa: E402
 
 from xtalnn.composition.export import CompositionModel, save_model
 from xtalnn.composition.features import element_property_table, elements_present
@@ -255,20 +259,6 @@ def render_section(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: str, section: str) -> None:
-    """Replace (or append) the `## Composition model` section of RESULTS.md, leaving others intact."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=DATA)
@@ -341,7 +331,7 @@ def main(argv=None) -> int:
     section = render_section(summary)
     print(section)
     if not args.no_write:
-        write_section(args.results, section)
+        write_section(SECTION[3:], section.split("\n", 1)[1], Path(args.results))
     return 0
 
 

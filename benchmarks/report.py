@@ -54,4 +54,6 @@ def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
         text = text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text.rstrip() + "\n")
+    tmp.replace(path)  # atomic: several benchmark scripts write this file
