@@ -18,14 +18,16 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from conftest import REPO, TIO2_TAR, random_crystal
+import xtalnn
+from conftest import TIO2_TAR, random_crystal
 from xtalnn.potential import data as D
 from xtalnn.potential.export import ModelFormatError, load_model, read_metadata, save_model
 from xtalnn.potential.model import ACTIVATIONS, FORMAT_VERSION, Potential
 from xtalnn.potential.train import OPTIMIZERS, TrainConfig, batch_loss, evaluate, make_optimizer, predict, train
 
 PYTHON = sys.executable
-ENV = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+# subprocesses import the same xtalnn as this process (the installed package in CI, python/ in development)
+ENV = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
 TINY = dict(elements=["Ti", "O"], acsf_radial=4, acsf_angular_eta=1, hidden=[8], threads=1, optimizer="adam", lr=5e-3,
             schedule="plateau")
 
