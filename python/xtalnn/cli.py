@@ -17,6 +17,8 @@ _COMMAND_MODULES = (
     "xtalnn.potential.cli",
     "xtalnn.search.cli",
     "xtalnn.composition.cli",
+    "xtalnn.campaign.cli",
+    "xtalnn.lammps_plugin",
 )
 
 

@@ -1,0 +1,197 @@
+// pair_style xtalnn (see pair_xtalnn.h). LAMMPS headers only: the torch side is in xtalnn_model.cpp.
+#include "pair_xtalnn.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+#include "xtalnn_model.h"
+
+using namespace LAMMPS_NS;
+
+PairXtalnn::PairXtalnn(LAMMPS *lmp) : Pair(lmp) {
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;  // the virial is summed over edges (also per atom)
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairXtalnn::~PairXtalnn() {
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairXtalnn::allocate() {
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 1; i <= n; ++i)
+    for (int j = 1; j <= n; ++j) setflag[i][j] = 0;
+}
+
+void PairXtalnn::settings(int narg, char **arg) {
+  for (int k = 0; k < narg; k += 2) {
+    const std::string key = arg[k];
+    if (k + 1 >= narg) error->all(FLERR, "pair_style xtalnn: keyword {} needs a value", key);
+    if (key == "extrapolation_every") {
+      check_every_ = utils::bnumeric(FLERR, arg[k + 1], false, lmp);
+      if (check_every_ < 0) error->all(FLERR, "pair_style xtalnn: extrapolation_every must be >= 0 (0: never)");
+    } else if (key == "extrapolation_tolerance") {
+      tolerance_ = utils::numeric(FLERR, arg[k + 1], false, lmp);
+      if (!(tolerance_ >= 0)) error->all(FLERR, "pair_style xtalnn: extrapolation_tolerance must be >= 0");
+    } else {
+      error->all(FLERR, "pair_style xtalnn: unknown keyword {} (known: extrapolation_every N, "
+                 "extrapolation_tolerance X)", key);
+    }
+  }
+}
+
+void PairXtalnn::coeff(int narg, char **arg) {
+  const int ntypes = atom->ntypes;
+  if (narg < 3 || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for pair_style xtalnn must be: pair_coeff * * model.pt element1 element2 ... "
+               "(one model element per atom type)");
+  if (narg - 3 != ntypes)
+    error->all(FLERR, "pair_coeff * * {}: got {} element(s) for {} atom type(s); give one model element per "
+               "atom type, in type order", arg[2], narg - 3, ntypes);
+  if (!allocated) allocate();
+
+  model_path_ = arg[2];
+  const char *ops = std::getenv("XTALNN_OPS_LIBRARY");
+  try {
+    model_ = std::make_unique<xtalnn_lammps::Model>(model_path_, ops && *ops ? ops : XTALNN_OPS_LIBRARY_DEFAULT,
+                                                    tolerance_);
+  } catch (const std::exception &err) {
+    error->all(FLERR, "pair_style xtalnn: {}", err.what());
+  }
+  const auto &elements = model_->elements();
+  type_species_.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; ++t) {
+    const std::string symbol = arg[2 + t];
+    for (size_t k = 0; k < elements.size(); ++k)
+      if (elements[k] == symbol) type_species_[t] = static_cast<int64_t>(k);
+    if (type_species_[t] < 0)
+      error->all(FLERR, "pair_coeff: element {} (atom type {}) is not in model file {}, whose elements are {}",
+                 symbol, t, model_path_, utils::join_words(elements, " "));
+  }
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+  if (comm->me == 0) utils::logmesg(lmp, "pair xtalnn: {}: {}\n", model_path_, model_->summary());
+}
+
+void PairXtalnn::init_style() {
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair_style xtalnn requires newton pair on (forces on ghost atoms are sent back to "
+               "their owners); remove `newton off` or use `newton on`");
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair_style xtalnn requires units metal (the model is in eV and Angstrom), not units {}",
+               update->unit_style);
+  if (!model_) error->all(FLERR, "pair_style xtalnn: no model file; use pair_coeff * * model.pt elements...");
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+double PairXtalnn::init_one(int i, int j) {
+  if (setflag[i][j] == 0) error->all(FLERR, "pair_style xtalnn: pair_coeff * * model.pt … was not given");
+  return model_->cutoff();
+}
+
+void PairXtalnn::build_edges() {
+  double **x = atom->x;
+  const int *type = atom->type;
+  const int nall = atom->nlocal + atom->nghost;
+  species_.resize(nall);
+  for (int i = 0; i < nall; ++i) species_[i] = type_species_[type[i]];
+
+  const double rc = model_->cutoff(), rc2 = rc * rc;
+  centre_.clear();
+  neighbour_.clear();
+  edge_vec_.clear();
+  for (int ii = 0; ii < list->inum; ++ii) {
+    const int i = list->ilist[ii];
+    const int *jlist = list->firstneigh[i];
+    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+    for (int jj = 0; jj < list->numneigh[i]; ++jj) {
+      const int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+      if (dx * dx + dy * dy + dz * dz >= rc2) continue;
+      centre_.push_back(i);
+      neighbour_.push_back(j);
+      edge_vec_.insert(edge_vec_.end(), {dx, dy, dz});
+    }
+  }
+  edge_index_.assign(centre_.begin(), centre_.end());
+  edge_index_.insert(edge_index_.end(), neighbour_.begin(), neighbour_.end());
+}
+
+void PairXtalnn::compute(int eflag, int vflag) {
+  ev_init(eflag, vflag);
+  build_edges();
+  const int nlocal = atom->nlocal;
+  const int64_t E = static_cast<int64_t>(centre_.size());
+  energy_.resize(nlocal);
+  edge_grad_.resize(3 * E);
+  const bool check = check_every_ > 0 && update->ntimestep % check_every_ == 0 && update->ntimestep != last_check_;
+
+  xtalnn_lammps::EdgeList edges;
+  edges.n_all = static_cast<int64_t>(species_.size());
+  edges.n_local = nlocal;
+  edges.species = species_.data();
+  edges.edge_index = edge_index_.data();
+  edges.edge_vec = edge_vec_.data();
+  edges.n_edges = E;
+  int64_t outside = 0;
+  try {
+    outside = model_->compute(edges, energy_.data(), edge_grad_.data(), check);
+  } catch (const std::exception &err) {
+    error->one(FLERR, "pair_style xtalnn: {}", err.what());
+  }
+
+  if (eflag_global)
+    for (int i = 0; i < nlocal; ++i) eng_vdwl += energy_[i];
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; ++i) eatom[i] += energy_[i];
+
+  double **f = atom->f;
+  for (int64_t e = 0; e < E; ++e) {
+    const int i = static_cast<int>(centre_[e]), j = static_cast<int>(neighbour_[e]);
+    const double *g = &edge_grad_[3 * e];
+    f[i][0] += g[0]; f[i][1] += g[1]; f[i][2] += g[2];
+    f[j][0] -= g[0]; f[j][1] -= g[1]; f[j][2] -= g[2];
+    if (vflag_either) {
+      const double *d = &edge_vec_[3 * e];
+      const double v[6] = {-d[0] * g[0], -d[1] * g[1], -d[2] * g[2], -d[0] * g[1], -d[0] * g[2], -d[1] * g[2]};
+      if (vflag_global)
+        for (int k = 0; k < 6; ++k) virial[k] += v[k];
+      if (vflag_atom)
+        for (int k = 0; k < 6; ++k) {
+          vatom[i][k] += 0.5 * v[k];
+          vatom[j][k] += 0.5 * v[k];
+        }
+    }
+  }
+  if (check) report_extrapolation(outside);
+}
+
+void PairXtalnn::report_extrapolation(int64_t n_outside_here) {
+  last_check_ = update->ntimestep;
+  bigint here = n_outside_here, total = 0;
+  MPI_Allreduce(&here, &total, 1, MPI_LMP_BIGINT, MPI_SUM, world);
+  if (total > 0 && comm->me == 0)
+    error->warning(FLERR, "pair xtalnn: step {}: {} of {} atoms have descriptors outside the training range of "
+                   "{}; their energies and forces are extrapolations", update->ntimestep, total, atom->natoms,
+                   model_path_);
+}
