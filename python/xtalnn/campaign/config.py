@@ -1,0 +1,268 @@
+"""The campaign's settings: one TOML file (``tomllib``), defaults from the seed paper.
+
+::
+
+    composition = "Si8"            # atoms in the cell; or [composition] elements = [...], model = "comp.pt"
+    seed = 0
+    max_cycles = 20
+    overlap = true                 # train cycle c while the GA and labelling of cycle c + 1 run
+
+    [ga]                           # xtalnn.search settings per cycle
+    systems = ["cubic", ...]       # default: all seven crystal systems
+    population = 64
+    children = 16
+    generations = 30               # per cycle before convergence
+    recommendations = 16           # distinct structures per system per cycle sent to the oracle
+    final_generations = 1500       # the long GA after convergence
+    final_seeds = 20               # independent runs per system in the final GA
+    final_candidates = 16          # candidates per seed kept from the final GA
+    final_relabel = 10             # best structures per system relabelled by the oracle
+
+    [oracle]
+    calculator = "sw-si"           # any xtalnn.references spec: sw-si, tblite, gpaw, module:factory
+    kwargs = {}                    # passed to the calculator (e.g. ecut = 300 for gpaw)
+    relax_steps = 0                # > 0: a short oracle relaxation whose frames are stored too
+
+    [training]                     # xtalnn.potential.train.TrainConfig keys (elements are automatic)
+    min_loss = 0.01                # eV/atom: labelled structures predicted within this are not added
+    energy_window = 5.0            # eV/atom: structures higher above the lowest labelled one are not trained on
+    warm_start = true              # start each model from the previous model's weights
+
+    [convergence]
+    min_structures = 2240          # 112 x 20
+    max_val_rmse = 0.08            # eV/atom (validation split)
+
+    [database]
+    url = "campaign.db"            # SQLite file (relative to the campaign folder) or postgresql://user@host:port/db
+
+    [executor]
+    kind = "local"                 # "local" (processes) or "dask"
+    workers = 2                    # local processes / LocalCluster workers
+    address = ""                   # dask: tcp://host:8786 or tls://…; "" = a LocalCluster on 127.0.0.1
+    tls_ca_file = ""               # distributed.Security for a remote tls:// scheduler
+    tls_client_cert = ""
+    tls_client_key = ""
+    jobqueue = ""                  # "slurm" | "pbs": a dask-jobqueue cluster with [executor.jobqueue_kwargs]
+    jobs = 1
+
+Database passwords never go in this file: a PostgreSQL URL with a password is refused; libpq reads
+``PGPASSWORD`` or ``~/.pgpass``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from xtalnn.search.systems import CRYSTAL_SYSTEMS
+
+
+class ConfigError(ValueError):
+    """A campaign configuration that cannot be used; the message names the key."""
+
+
+@dataclass
+class GAConfig:
+    """GA settings (see :func:`xtalnn.search.search`); energies eV/atom, lengths Å."""
+
+    systems: list = field(default_factory=lambda: list(CRYSTAL_SYSTEMS))
+    population: int = 64
+    children: int = 16
+    select_fraction: float = 1 / 3
+    mutation_probability: float = 0.05
+    generations: int = 30
+    seeds_per_system: int = 1
+    recommendations: int = 16
+    relax: bool = True
+    relax_steps: int = 60
+    fmax: float = 0.05
+    volume_per_atom: float | None = None
+    final_generations: int = 1500
+    final_seeds: int = 20
+    final_candidates: int = 16
+    final_relabel: int = 10
+    empirical_relax: bool = False  # relax with the empirical model (before the first potential)? It
+    # over-compresses covalent solids, so by default its GA ranks unrelaxed pyxtal structures
+
+
+@dataclass
+class OracleConfig:
+    """The reference calculator: a spec of :mod:`xtalnn.references` and its keyword arguments."""
+
+    calculator: str = "sw-si"
+    kwargs: dict = field(default_factory=dict)
+    relax_steps: int = 0
+    fmax: float = 0.05  # eV/Å, for the optional short relaxation
+
+
+@dataclass
+class ConvergenceConfig:
+    """Converged when the training set holds ≥ ``min_structures`` and validation RMSE ≤ ``max_val_rmse`` (eV/atom)."""
+
+    min_structures: int = 112 * 20
+    max_val_rmse: float = 0.08
+
+
+@dataclass
+class ExecutorConfig:
+    """Where jobs run: local processes or a Dask cluster (see :mod:`xtalnn.campaign.executor`)."""
+
+    kind: str = "local"
+    workers: int = 0  # 0: the CPU count
+    address: str = ""
+    tls_ca_file: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    jobqueue: str = ""
+    jobqueue_kwargs: dict = field(default_factory=dict)
+    jobs: int = 1
+
+
+@dataclass
+class CampaignConfig:
+    """All settings of a campaign (see the module docstring for the TOML layout)."""
+
+    composition: str = ""
+    formula_units: int = 1
+    elements: list = field(default_factory=list)  # with composition_model: pick the stoichiometry
+    composition_model: str = ""
+    max_atoms: int = 12
+    seed: int = 0
+    max_cycles: int = 20
+    overlap: bool = True
+    min_loss: float = 0.01  # eV/atom
+    energy_window: float = 5.0  # eV/atom above the lowest labelled energy; 0 = no window
+    warm_start: bool = True
+    ga: GAConfig = field(default_factory=GAConfig)
+    oracle: OracleConfig = field(default_factory=OracleConfig)
+    training: dict = field(default_factory=dict)  # TrainConfig keys
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    database: str = "campaign.db"
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    source: str = ""  # the file it was read from
+
+    def identity(self) -> dict:
+        """Settings a resumed campaign must share with the stored one (not the executor)."""
+        d = dataclasses.asdict(self)
+        for key in ("executor", "source", "max_cycles"):
+            d.pop(key)
+        d["ga"].pop("final_generations")
+        return d
+
+
+def _section(cls, values: Any, name: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table, got {values!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def from_dict(values: dict, source: str = "") -> CampaignConfig:
+    """Build and check a :class:`CampaignConfig` from parsed TOML."""
+    values = dict(values)
+    top: dict[str, Any] = {}
+    comp = values.pop("composition", "")
+    if isinstance(comp, dict):
+        comp = dict(comp)
+        top["elements"] = list(comp.pop("elements", []))
+        top["composition_model"] = str(comp.pop("model", ""))
+        top["max_atoms"] = int(comp.pop("max_atoms", 12))
+        if comp:
+            raise ConfigError(f"unknown key(s) in [composition]: {', '.join(sorted(comp))}; "
+                              "known: elements, model, max_atoms")
+        comp = ""
+    top["composition"] = str(comp)
+    training = dict(values.pop("training", {}) or {})
+    for key in ("min_loss", "warm_start", "energy_window"):
+        if key in training:
+            top[key] = training.pop(key)
+    if "elements" in training:
+        raise ConfigError("[training] elements: the campaign sets the model's elements from the composition")
+    db = values.pop("database", {}) or {}
+    if isinstance(db, str):
+        db = {"url": db}
+    unknown_db = sorted(set(db) - {"url"})
+    if unknown_db:
+        raise ConfigError(f"unknown key(s) in [database]: {', '.join(unknown_db)}; known: url")
+    cfg = CampaignConfig(
+        **top,
+        ga=_section(GAConfig, values.pop("ga", {}) or {}, "ga"),
+        oracle=_section(OracleConfig, values.pop("oracle", {}) or {}, "oracle"),
+        convergence=_section(ConvergenceConfig, values.pop("convergence", {}) or {}, "convergence"),
+        executor=_section(ExecutorConfig, values.pop("executor", {}) or {}, "executor"),
+        training=training,
+        database=str(db.get("url", "campaign.db")),
+        source=source,
+    )
+    for key in ("formula_units", "seed", "max_cycles", "overlap"):
+        if key in values:
+            setattr(cfg, key, values.pop(key))
+    if values:
+        raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(values))}; known: composition, "
+                          "formula_units, seed, max_cycles, overlap, [ga], [oracle], [training], "
+                          "[convergence], [database], [executor]")
+    check(cfg)
+    return cfg
+
+
+def load(path: str | os.PathLike) -> CampaignConfig:
+    """Read a campaign TOML file (see the module docstring)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"campaign config {path} does not exist")
+    with open(path, "rb") as fh:
+        try:
+            values = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    try:
+        return from_dict(values, source=path)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def check(cfg: CampaignConfig) -> None:
+    """Raise :class:`ConfigError` on settings that cannot work."""
+    from xtalnn.campaign.storage import check_url
+    from xtalnn.potential.train import TrainConfig
+
+    if not cfg.composition and not (cfg.elements and cfg.composition_model):
+        raise ConfigError('give composition = "Si8", or [composition] elements = [...] and model = "comp.pt" '
+                          "(the composition model picks the stoichiometry)")
+    bad = [s for s in cfg.ga.systems if s not in CRYSTAL_SYSTEMS]
+    if bad or not cfg.ga.systems:
+        raise ConfigError(f"[ga] systems: unknown {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
+    g = cfg.ga
+    for name in ("population", "children", "recommendations", "final_seeds", "final_candidates",
+                 "seeds_per_system"):
+        if int(getattr(g, name)) < 1:
+            raise ConfigError(f"[ga] {name} must be >= 1, got {getattr(g, name)}")
+    if g.population < 2:
+        raise ConfigError(f"[ga] population must be >= 2, got {g.population}")
+    if g.generations < 0 or g.final_generations < 0 or g.final_relabel < 0:
+        raise ConfigError("[ga] generations, final_generations and final_relabel must be >= 0")
+    if cfg.max_cycles < 1:
+        raise ConfigError(f"max_cycles must be >= 1, got {cfg.max_cycles}")
+    if not cfg.energy_window >= 0:
+        raise ConfigError(f"[training] energy_window must be >= 0 eV/atom (0 = off), got {cfg.energy_window}")
+    if not cfg.min_loss >= 0:
+        raise ConfigError(f"[training] min_loss must be >= 0 eV/atom, got {cfg.min_loss}")
+    if not isinstance(cfg.oracle.calculator, str) or not cfg.oracle.calculator:
+        raise ConfigError("[oracle] calculator must name a calculator (sw-si, tblite, gpaw, module:factory)")
+    if cfg.oracle.relax_steps < 0:
+        raise ConfigError(f"[oracle] relax_steps must be >= 0, got {cfg.oracle.relax_steps}")
+    if cfg.convergence.min_structures < 1 or not cfg.convergence.max_val_rmse > 0:
+        raise ConfigError("[convergence] min_structures >= 1 and max_val_rmse > 0 (eV/atom)")
+    if cfg.executor.kind not in ("local", "dask"):
+        raise ConfigError(f"[executor] kind must be 'local' or 'dask', got {cfg.executor.kind!r}")
+    try:
+        TrainConfig.from_dict({"elements": ["H"], **cfg.training}).validate()
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[training]: {err}") from err
+    check_url(cfg.database)

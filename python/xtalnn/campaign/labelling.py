@@ -1,0 +1,81 @@
+"""Oracle labelling: one job per recommended structure, run in a worker (local process or Dask).
+
+:func:`label` never raises for a failing calculation: it returns ``status="failed"`` with the error
+(an SCF that does not converge, a calculator that refuses the structure, a non-finite energy), so
+the campaign records it and goes on. Energies eV, forces eV/Å, stress eV/Å³.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+_CALCULATORS: dict = {}  # one calculator per (spec, kwargs) per worker process (LAMMPS start-up once)
+
+
+def _calculator(spec: str, kwargs: dict):
+    from xtalnn.references import make_calculator
+
+    key = (spec, repr(sorted(kwargs.items())))
+    if key not in _CALCULATORS:
+        _CALCULATORS[key] = make_calculator(spec, **kwargs)
+    return _CALCULATORS[key]
+
+
+def _frame(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` carrying its calculator's energy, forces and stress (if any)."""
+    energy = float(atoms.get_potential_energy())
+    if not math.isfinite(energy):
+        raise ValueError(f"the oracle returned a non-finite energy ({energy})")
+    forces = np.asarray(atoms.get_forces(), dtype=float)
+    if not np.all(np.isfinite(forces)):
+        raise ValueError("the oracle returned non-finite forces")
+    results = {"energy": energy, "free_energy": energy, "forces": forces}
+    try:
+        stress = atoms.get_stress()
+        if np.all(np.isfinite(stress)):
+            results["stress"] = np.asarray(stress, dtype=float)
+    except Exception:  # calculators without stress: energies and forces are enough
+        pass
+    out = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    out.calc = SinglePointCalculator(out, **results)
+    return out
+
+
+def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int = 0, fmax: float = 0.05) -> dict:
+    """Single point (and optionally ``relax_steps`` BFGS steps at fixed cell) with the oracle ``spec``.
+
+    Returns ``{"status": "ok"|"failed", "frames": [Atoms with results], "error": str,
+    "atoms": the input, "started"/"finished": Unix time (s), "seconds": wall time}``.
+    """
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    started = time.time()
+    t0 = time.perf_counter()
+    frames: list[Atoms] = []
+    try:
+        calc = _calculator(spec, dict(kwargs or {}))
+        work = atoms.copy()
+        work.calc = calc
+        frames.append(_frame(work))
+        if relax_steps > 0:
+            from ase.optimize import BFGS
+
+            opt = BFGS(work, logfile=None)
+            for _ in opt.irun(fmax=fmax, steps=relax_steps):
+                if opt.nsteps > 0:
+                    frames.append(_frame(work))
+        status, error = "ok", ""
+    except Exception as err:  # any failure of the oracle is recorded, never retried
+        status = "failed"
+        error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+        _CALCULATORS.clear()  # a calculator left in a bad state is not reused
+        frames = []
+    return {"status": status, "frames": frames, "error": error, "atoms": atoms.copy(),
+            "started": started, "finished": time.time(), "seconds": time.perf_counter() - t0}

@@ -1,0 +1,481 @@
+"""The active-learning loop: GA → oracle labelling → training, cycle after cycle, then the long GA.
+
+Cycle c:
+
+1. GA, one job per crystal system, fitness = the newest finished potential (the empirical model
+   before the first one); its best ``recommendations`` distinct structures per system, minus those
+   that duplicate structures already sent to the oracle (this or earlier cycles), are written to
+   ``DIR/cycles/NNN/recommendations.extxyz`` (atomically, once).
+2. Labelling, one job per structure; each result goes to the database as it arrives.
+3. Training of model c on every labelled structure of cycles ≤ c except those the fitness model
+   already predicted within ``min_loss`` (eV/atom), warm-started from model c − 1.
+
+With ``overlap = true`` (default) the training of model c runs while the GA and labelling of cycle
+c + 1 go on; that GA uses the newest model finished when it starts (model c − 1). Which model a GA
+uses is fixed by the cycle number, never by timing, so a campaign is reproducible on any executor.
+
+Convergence (checked when a model finishes): training set ≥ ``min_structures`` and validation RMSE
+≤ ``max_val_rmse``. Then no more labelling: the long GA (``final_seeds`` runs per system,
+``final_generations`` generations) with the converged model, its best ``final_relabel`` distinct
+structures per system relabelled by the oracle, ranked by the oracle's energy.
+
+Resuming (the same command, the same folder) skips every finished part: GA runs resume from their
+databases, labelled uids are not submitted again, a model is used only once its ``done.json``
+exists, and an unfinished training continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import ase.io
+
+from xtalnn.campaign import training as T
+from xtalnn.campaign.config import CampaignConfig
+from xtalnn.campaign.ga import Deduplicator, GATask, run_ga
+from xtalnn.campaign.labelling import label
+from xtalnn.campaign.storage import LabelStore
+
+MIN_TRAINING_STRUCTURES = 10
+"""Fewer labelled structures than this: no model is trained that cycle (the split needs some)."""
+
+
+@dataclass
+class CampaignResult:
+    """What a finished campaign produced (energies eV/atom)."""
+
+    out_dir: str
+    composition: str
+    cycles: list = field(default_factory=list)  # per-cycle summaries
+    converged_cycle: int | None = None
+    final_model: str = ""
+    ranking: dict = field(default_factory=dict)  # system -> [{uid, oracle_energy, model_energy, spacegroup, ...}]
+    oracle_calls: int = 0
+    wall_seconds: float = 0.0
+
+
+class _Log:
+    def __init__(self, out_dir: str, echo):
+        self.path = os.path.join(out_dir, "campaign.log")
+        self.echo = echo
+
+    def __call__(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        if self.echo:
+            self.echo(line)
+        with open(self.path, "a") as fh:
+            fh.write(f"{stamp} {line}\n")
+
+
+def resolve_composition(cfg: CampaignConfig) -> str:
+    """The cell's composition: the config's, or the composition model's top-ranked stoichiometry of
+    ``elements`` scaled to at most ``max_atoms`` atoms."""
+    from xtalnn.search.composition import parse_composition
+
+    if cfg.composition:
+        return parse_composition(cfg.composition, cfg.formula_units).formula
+    from xtalnn.composition import CompositionModel
+    from xtalnn.composition.rank import rank_compositions
+
+    model = CompositionModel.load(cfg.composition_model)
+    best = rank_compositions(model, cfg.elements, max_atoms=cfg.max_atoms)[0]
+    comp = parse_composition(best.formula)
+    units = max(1, cfg.max_atoms // comp.n_atoms)
+    return parse_composition(best.formula, units).formula
+
+
+def _check_identity(out_dir: str, cfg: CampaignConfig) -> str:
+    path = os.path.join(out_dir, "campaign.json")
+    identity = json.loads(json.dumps(cfg.identity()))
+    if os.path.exists(path):
+        with open(path) as fh:
+            stored = json.load(fh)
+        if stored["identity"] != identity:
+            a, b = stored["identity"], identity
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise ValueError(f"{out_dir} holds a different campaign (settings differ: {', '.join(diff)}); "
+                             "use another output folder")
+        return stored["composition"]
+    composition = resolve_composition(cfg)
+    T.write_atomic_json(path, {"identity": identity, "composition": composition})
+    return composition
+
+
+class Campaign:
+    """One campaign in ``out_dir`` (see the module docstring); :meth:`run` does everything."""
+
+    def __init__(self, cfg: CampaignConfig, out_dir: str, executor, echo=print):
+        os.makedirs(out_dir, exist_ok=True)
+        self.cfg = cfg
+        self.out = os.path.abspath(out_dir)
+        self.executor = executor
+        self.log = _Log(self.out, echo)
+        self.composition = _check_identity(self.out, cfg)
+        from xtalnn.search.composition import parse_composition
+
+        self.elements = parse_composition(self.composition).elements
+        self.store = LabelStore(cfg.database, self.out)
+        self.dedup = Deduplicator()
+        self._dedup_ids: set[int] = set()
+        self.models: dict[int, dict] = {}  # cycle -> done.json of finished models
+        self.summaries: dict[int, dict] = {}
+
+    # ------------------------------------------------------------------ paths
+    def cycle_dir(self, c: int) -> str:
+        return os.path.join(self.out, "cycles", f"{c:03d}")
+
+    def model_dir(self, c: int) -> str:
+        return os.path.join(self.out, "models", f"cycle-{c:03d}")
+
+    def fitness_for(self, c: int) -> tuple[str, str]:
+        """(calculator spec, name) of the GA fitness of cycle ``c``: the newest model finished before it
+        starts, fixed by the cycle number (``overlap``: model c − 2, else c − 1)."""
+        last = c - 1 - (1 if self.cfg.overlap else 0)
+        usable = [k for k, d in self.models.items() if k <= last and not d.get("skipped")]
+        if not usable:
+            return "empirical", "empirical"
+        k = max(usable)
+        return T.model_path(self.model_dir(k)), f"cycle-{k:03d}"
+
+    # ------------------------------------------------------------------ GA
+    def _refresh_dedup(self) -> None:
+        for row in self.store.rows(frame=0):
+            if row.id not in self._dedup_ids:
+                self._dedup_ids.add(row.id)
+                self.dedup.add(row.toatoms())
+
+    def ga_settings(self, fitness: str = "") -> dict:
+        g = self.cfg.ga
+        relax = g.relax and (fitness != "empirical" or g.empirical_relax)
+        return dict(population=g.population, children=g.children, select_fraction=g.select_fraction,
+                    mutation_probability=g.mutation_probability, relax=relax, relax_steps=g.relax_steps,
+                    fmax=g.fmax, volume_per_atom=g.volume_per_atom)
+
+    def recommend(self, c: int) -> list:
+        """The cycle's recommendations (read back if already made)."""
+        folder = self.cycle_dir(c)
+        path = os.path.join(folder, "recommendations.extxyz")
+        if os.path.exists(path):
+            return ase.io.read(path, index=":") if os.path.getsize(path) else []
+        os.makedirs(folder, exist_ok=True)
+        spec, name = self.fitness_for(c)
+        g = self.cfg.ga
+        tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 1000 * c + k, generations=g.generations,
+                        top_k=g.recommendations, out_dir=os.path.join(folder, "ga", f"{s}-s{k}"),
+                        settings=self.ga_settings(spec))
+                 for s in g.systems for k in range(g.seeds_per_system)]
+        t0 = time.perf_counter()
+        results = self._gather([(run_ga, t) for t in tasks])
+        self._refresh_dedup()
+        recs, duplicates = [], 0
+        for s in g.systems:
+            found = sorted((x for t, res in zip(tasks, results) if t.system == s for x in res),
+                           key=lambda x: x["energy_per_atom"])
+            k = 0
+            for cand in found:
+                if k >= g.recommendations:
+                    break
+                if self.dedup.add(cand["atoms"]):
+                    duplicates += 1
+                    continue
+                atoms = cand["atoms"].copy()
+                atoms.info = {"uid": f"c{c:03d}-{s}-{k:02d}", "system": s, "model": name,
+                              "model_energy": cand["energy_per_atom"], "spacegroup": cand["spacegroup"]}
+                recs.append(atoms)
+                k += 1
+        _write_frames(recs, path)
+        T.write_atomic_json(os.path.join(folder, "ga.json"), {
+            "fitness": name, "recommended": len(recs), "duplicates": duplicates,
+            "seconds": time.perf_counter() - t0})
+        self.log(f"cycle {c}: GA ({name}) recommended {len(recs)} new structures "
+                 f"({duplicates} duplicates of labelled ones dropped) in {time.perf_counter() - t0:.0f} s")
+        return recs
+
+    # ------------------------------------------------------------------ labelling
+    def label_all(self, recs: list, cycle: int, origin: str) -> dict:
+        """Send every recommendation not yet in the database to the oracle; store each result as it comes."""
+        o = self.cfg.oracle
+        done = self.store.uids()
+        todo = [a for a in recs if a.info["uid"] not in done]
+        counts = {"submitted": len(todo), "ok": 0, "failed": 0}
+        futures = {}
+        for atoms in todo:
+            clean = atoms.copy()
+            clean.info = {}
+            futures[self.executor.submit(label, clean, o.calculator, dict(o.kwargs), o.relax_steps, o.fmax)] = atoms
+        for fut in cf.as_completed(futures):
+            atoms = futures[fut]
+            try:
+                result = fut.result()
+            except cf.process.BrokenProcessPool as err:
+                raise RuntimeError(f"a worker process died ({err}); run the same command again to resume") from err
+            except Exception as err:  # the job itself failed outside the oracle call
+                result = {"status": "failed", "frames": [], "error": f"{type(err).__name__}: {err}",
+                          "atoms": atoms, "started": time.time(), "finished": time.time(), "seconds": 0.0}
+            meta = dict(cycle=cycle, system=atoms.info["system"], origin=origin, oracle=o.calculator,
+                        model=atoms.info.get("model", "none"), model_energy=atoms.info.get("model_energy"),
+                        min_loss=self.cfg.min_loss)
+            self.store.write(atoms.info["uid"], result, meta)
+            counts[result["status"]] += 1
+            if result["status"] != "ok":
+                self.log(f"  {atoms.info['uid']}: oracle failed: {result['error'].splitlines()[0]}")
+        return counts
+
+    # ------------------------------------------------------------------ training
+    def training_frames(self, c: int) -> list:
+        """Labelled structures of cycles ≤ c for training, sorted by uid and frame: status ok, not well
+        predicted, at most ``energy_window`` eV/atom above the lowest labelled energy."""
+        frames = []
+        rows = [r for r in self.store.rows(status="ok") if r.get("origin") in ("ga", "relax") and r.cycle <= c]
+        if rows and self.cfg.energy_window > 0:
+            lowest = min(r.oracle_energy for r in rows)
+            rows = [r for r in rows if r.oracle_energy <= lowest + self.cfg.energy_window]
+        wells = {r.uid for r in rows if r.frame == 0 and r.get("well_predicted", False)}
+        rows = [r for r in rows if r.uid not in wells]
+        rows.sort(key=lambda r: (r.uid, r.frame))
+        for r in rows:
+            atoms = r.toatoms()
+            atoms.info = {"uid": r.uid, "frame": int(r.frame)}
+            frames.append(atoms)
+        return frames
+
+    def submit_training(self, c: int):
+        folder = self.model_dir(c)
+        if T.is_done(folder):
+            return None
+        os.makedirs(folder, exist_ok=True)
+        data = os.path.join(folder, "train.extxyz")
+        if not os.path.exists(data):
+            frames = self.training_frames(c)
+            if len(frames) < MIN_TRAINING_STRUCTURES:
+                T.write_atomic_json(os.path.join(folder, "done.json"), {
+                    "skipped": f"only {len(frames)} training structures (< {MIN_TRAINING_STRUCTURES})",
+                    "n_structures": len(frames), "val_rmse": float("nan")})
+                return None
+            T.write_training_set(frames, data)
+        previous = [k for k, d in self.models.items() if k < c and not d.get("skipped")]
+        prev = self.model_dir(max(previous)) if previous and self.cfg.warm_start else ""
+        settings = {"threads": 1, **self.cfg.training}
+        return self.executor.submit(T.run_training, T.TrainTask(settings, self.elements, data, folder, prev))
+
+    def finish_training(self, c: int, future) -> dict:
+        if future is not None:
+            try:
+                future.result()
+            except cf.process.BrokenProcessPool as err:
+                raise RuntimeError(f"the training worker died ({err}); run the same command again to resume") from err
+        done = T.read_done(self.model_dir(c))
+        self.models[c] = done
+        return done
+
+    def converged(self, done: dict) -> bool:
+        v = self.cfg.convergence
+        return (not done.get("skipped") and done["n_structures"] >= v.min_structures
+                and done["val_rmse"] <= v.max_val_rmse)
+
+    # ------------------------------------------------------------------ progress
+    def cycle_summary(self, c: int, counts: dict) -> dict:
+        best: dict[str, tuple[float, int]] = {}
+        from xtalnn.search.dedup import space_group
+
+        for r in self.store.rows(status="ok", frame=0):
+            if r.cycle <= c and r.get("origin") == "ga":
+                e = r.oracle_energy
+                if r.system not in best or e < best[r.system][0]:
+                    best[r.system] = (e, r.id)
+        best_sg = {}
+        for s, (e, rid) in best.items():
+            best_sg[s] = {"energy": e, "spacegroup": space_group(self.store.db.get(id=rid).toatoms())[0]}
+        done = self.models.get(c, {})
+        ga = {}
+        ga_path = os.path.join(self.cycle_dir(c), "ga.json")
+        if os.path.exists(ga_path):
+            with open(ga_path) as fh:
+                ga = json.load(fh)
+        n_labelled = sum(1 for r in self.store.rows(frame=0) if r.cycle == c and r.get("origin") == "ga")
+        n_failed = sum(1 for r in self.store.rows(frame=0, status="failed") if r.cycle == c)
+        n_well = sum(1 for r in self.store.rows(frame=0, status="ok") if r.cycle == c
+                     and r.get("well_predicted", False))
+        summary = {"cycle": c, "fitness": ga.get("fitness", "?"), "labelled": n_labelled, "failed": n_failed,
+                   "duplicates": ga.get("duplicates", 0), "well_predicted": n_well,
+                   "training_set": done.get("n_structures", 0), "val_rmse": done.get("val_rmse", float("nan")),
+                   "skipped": done.get("skipped", ""), "best": best_sg,
+                   "oracle_calls_total": self.store.count(frame=0)}
+        T.write_atomic_json(os.path.join(self.cycle_dir(c), "summary.json"), summary)
+        return summary
+
+    def progress_line(self, s: dict) -> str:
+        model = (f"val RMSE {s['val_rmse']:.4f} eV/atom" if not s["skipped"] else f"no model ({s['skipped']})")
+        best = ", ".join(f"{k} {v['energy']:.4f} (sg {v['spacegroup']})" for k, v in sorted(
+            s["best"].items(), key=lambda kv: kv[1]["energy"]))
+        return (f"cycle {s['cycle']:3d}: labelled {s['labelled']} (failed {s['failed']}, "
+                f"duplicates dropped {s['duplicates']}, well predicted {s['well_predicted']}), "
+                f"training set {s['training_set']}, {model}; best eV/atom: {best or '-'}; "
+                f"oracle calls so far {s['oracle_calls_total']}")
+
+    # ------------------------------------------------------------------ final
+    def final(self, spec: str, name: str) -> dict:
+        g = self.cfg.ga
+        folder = os.path.join(self.out, "final")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "candidates.extxyz")
+        if os.path.exists(path):
+            recs = ase.io.read(path, index=":") if os.path.getsize(path) else []
+        else:
+            tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 100_000 + k,
+                            generations=g.final_generations, top_k=g.final_candidates,
+                            out_dir=os.path.join(folder, "ga", f"{s}-s{k}"), settings=self.ga_settings(spec))
+                     for s in g.systems for k in range(g.final_seeds)]
+            t0 = time.perf_counter()
+            self.log(f"final GA with {name}: {len(tasks)} runs of {g.final_generations} generations")
+            results = self._gather([(run_ga, t) for t in tasks])
+            recs = []
+            for s in g.systems:
+                found = sorted((x for t, res in zip(tasks, results) if t.system == s for x in res),
+                               key=lambda x: x["energy_per_atom"])
+                seen = Deduplicator()
+                k = 0
+                for cand in found:
+                    if k >= g.final_relabel:
+                        break
+                    if seen.add(cand["atoms"]):
+                        continue
+                    atoms = cand["atoms"].copy()
+                    atoms.info = {"uid": f"final-{s}-{k:02d}", "system": s, "model": name,
+                                  "model_energy": cand["energy_per_atom"], "spacegroup": cand["spacegroup"]}
+                    recs.append(atoms)
+                    k += 1
+            _write_frames(recs, path)
+            self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
+        counts = self.label_all(recs, 0, "final")
+        from xtalnn.campaign.report import ranking
+
+        rank = ranking(self.store, self.cfg.ga.systems)
+        T.write_atomic_json(os.path.join(folder, "ranking.json"), rank)
+        return {"relabelled": counts, "ranking": rank}
+
+    # ------------------------------------------------------------------ jobs
+    def _gather(self, jobs: list) -> list:
+        futures = [self.executor.submit(fn, arg) for fn, arg in jobs]
+        try:
+            return [f.result() for f in futures]
+        except cf.process.BrokenProcessPool as err:
+            raise RuntimeError(f"a worker process died ({err}); run the same command again to resume") from err
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> CampaignResult:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        self.log(f"campaign {self.composition} in {self.out}: oracle {cfg.oracle.calculator}, database "
+                 f"{self.store.display}, executor {getattr(self.executor, 'description', '?')}")
+        result = CampaignResult(self.out, self.composition)
+        for c in range(1, cfg.max_cycles + 1):  # finished models (resume)
+            if T.is_done(self.model_dir(c)):
+                self.models[c] = T.read_done(self.model_dir(c))
+        pending = None  # (cycle, future)
+        converged = None
+        for c in sorted(self.models):
+            if self.converged(self.models[c]):
+                converged = c
+                break
+        c = 0
+        while converged is None and c < cfg.max_cycles:
+            c += 1
+            recs = self.recommend(c)
+            counts = self.label_all(recs, c, "ga")
+            if counts["submitted"]:
+                self.log(f"cycle {c}: labelled {counts['ok']} ok, {counts['failed']} failed")
+            if pending is not None:
+                done = self.finish_training(*pending)
+                s = self.cycle_summary(pending[0], {})
+                result.cycles.append(s)
+                self.log(self.progress_line(s))
+                if self.converged(done):
+                    converged = pending[0]
+                pending = None
+                if converged is not None:
+                    break
+            pending = (c, self.submit_training(c))
+            if not cfg.overlap:
+                done = self.finish_training(*pending)
+                s = self.cycle_summary(c, {})
+                result.cycles.append(s)
+                self.log(self.progress_line(s))
+                pending = None
+                if self.converged(done):
+                    converged = c
+        if pending is not None:
+            done = self.finish_training(*pending)
+            s = self.cycle_summary(pending[0], {})
+            result.cycles.append(s)
+            self.log(self.progress_line(s))
+            if self.converged(done):
+                converged = pending[0]
+        usable = [k for k, d in self.models.items() if not d.get("skipped")]
+        if converged is not None:
+            self.log(f"converged at cycle {converged}: training set {self.models[converged]['n_structures']}, "
+                     f"validation RMSE {self.models[converged]['val_rmse']:.4f} eV/atom")
+            final_cycle = converged
+        elif usable:
+            final_cycle = max(usable)
+            self.log(f"not converged after {cfg.max_cycles} cycles; the final GA uses model {final_cycle}")
+        else:
+            final_cycle = None
+            self.log("no potential could be trained; the final GA uses the empirical model")
+        if final_cycle is not None:
+            spec, name = T.model_path(self.model_dir(final_cycle)), f"cycle-{final_cycle:03d}"
+        else:
+            spec, name = "empirical", "empirical"
+        T.write_atomic_json(os.path.join(self.out, "state.json"), {
+            "converged_cycle": converged, "final_model": name, "cycles_run": sorted(self.models)})
+        final = self.final(spec, name)
+        result.converged_cycle = converged
+        result.final_model = name
+        result.ranking = final["ranking"]
+        result.oracle_calls = self.store.count(frame=0)
+        result.wall_seconds = time.perf_counter() - t0
+        state = {"converged_cycle": converged, "final_model": name, "cycles_run": sorted(self.models),
+                 "oracle_calls": result.oracle_calls, "finished": True}
+        T.write_atomic_json(os.path.join(self.out, "state.json"), state)
+        best = []
+        for s, rows in sorted(result.ranking.items()):
+            if rows:
+                best.append((rows[0]["oracle_energy"], s, rows[0]["spacegroup"]))
+        best.sort()
+        self.log("final ranking (oracle eV/atom): " + ", ".join(f"{s} {e:.4f} (sg {g})" for e, s, g in best))
+        self.log(f"{result.oracle_calls} oracle calls; wall time this run {result.wall_seconds:.0f} s")
+        return result
+
+
+def _write_frames(frames: list, path: str) -> None:
+    tmp = f"{path}.tmp.extxyz"
+    if frames:
+        ase.io.write(tmp, frames, format="extxyz")
+    else:
+        open(tmp, "w").close()
+    os.replace(tmp, path)
+
+
+def run(cfg: CampaignConfig, out_dir: str, dask: str | None = None, workers: int | None = None, echo=print,
+        executor=None) -> CampaignResult:
+    """Run (or resume) a campaign in ``out_dir`` and write its report. ``dask``: ``"local"`` (a
+    LocalCluster on 127.0.0.1) or a scheduler address; default: the config's executor."""
+    from xtalnn.campaign.executor import make_executor
+    from xtalnn.campaign.report import write_report
+
+    own = executor is None
+    ex = make_executor(cfg.executor, dask=dask, workers=workers, log=echo) if own else executor
+    try:
+        result = Campaign(cfg, out_dir, ex, echo=echo).run()
+    finally:
+        if own:
+            ex.close()
+    write_report(out_dir)
+    return result
+
+
+__all__ = ["Campaign", "CampaignResult", "run"]
