@@ -18,7 +18,6 @@ _COMMAND_MODULES = (
     "xtalnn.search.cli",
     "xtalnn.composition.cli",
     "xtalnn.campaign.cli",
-    "xtalnn.campaign.cli",
     "xtalnn.lammps_plugin",
 )
 
