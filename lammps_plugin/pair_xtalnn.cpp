@@ -62,7 +62,7 @@ void PairXtalnn::settings(int narg, char **arg) {
 
 void PairXtalnn::coeff(int narg, char **arg) {
   const int ntypes = atom->ntypes;
-  if (narg < 3 || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+  if (narg < 3)  // LAMMPS itself insists on "* *" (one_coeff)
     error->all(FLERR, "pair_coeff for pair_style xtalnn must be: pair_coeff * * model.pt element1 element2 ... "
                "(one model element per atom type)");
   if (narg - 3 != ntypes)

