@@ -78,7 +78,8 @@ def _rows(out, system="cubic", seed=0):
         return {(r.gen, r.idx): (r.id, r.status, r.get("energy_per_atom")) for r in db.select()}
 
 
-def test_resume_after_kill(tmp_path):
+@pytest.mark.parametrize("kill_after", [4, 14])  # in the first generation (replayed starts), later
+def test_resume_after_kill(tmp_path, kill_after):
     kwargs = dict(systems=("cubic",), population=10, children=4, generations=6, seeds_per_system=1)
     reference = search("Si8", "sw-si", out_dir=str(tmp_path / "ref"), workers=1, verbose=False, **kwargs)
     out = tmp_path / "killed"
@@ -99,14 +100,14 @@ def test_resume_after_kill(tmp_path):
                     stored = con.execute("select count(*) from systems").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
-            if stored >= 14:
+            if stored >= kill_after:
                 break
     assert proc.poll() is None, "the search finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = _rows(out)
     total = kwargs["population"] + kwargs["children"] * kwargs["generations"]
-    assert 14 <= len(before) < total
+    assert kill_after <= len(before) < total
     resumed = search("Si8", "sw-si", out_dir=str(out), workers=1, verbose=False, **kwargs)
     after = _rows(out)
     assert len(after) == total  # each (generation, child) evaluated exactly once

@@ -9,7 +9,13 @@ from xtalnn.search.composition import (
     min_distances,
     parse_composition,
 )
-from xtalnn.search.generate import min_distance_ok, random_structure
+from xtalnn.search.dedup import fixed_site_key
+from xtalnn.search.generate import (
+    StartingStructures,
+    min_distance_ok,
+    random_structure,
+    symmetric_prototypes,
+)
 from xtalnn.search.operators import cut_and_splice, rattle, strain, swap
 from xtalnn.search.systems import CRYSTAL_SYSTEMS, SPACE_GROUPS, angles_ok, obeys, project_strain
 
@@ -90,3 +96,71 @@ def test_swap_needs_two_elements():
     comp = parse_composition("Si4")
     pop, rng, _ = _population(comp, "cubic", 1)
     assert swap(pop[0], rng) is None
+
+
+@pytest.mark.parametrize("system", CRYSTAL_SYSTEMS)
+def test_symmetric_prototypes_are_ranked_and_hold_the_composition(system):
+    from pyxtal.symmetry import Group
+
+    comp = parse_composition("Ti2O4")
+    prototypes = symmetric_prototypes(comp, system)
+    assert prototypes
+    keys = [(-p.order, p.n_orbits, p.dof) for p in prototypes]
+    assert keys == sorted(keys)
+    for p in prototypes:
+        assert p.group in SPACE_GROUPS[system]
+        group = Group(p.group)
+        assert p.order == len(group[0])
+        multiplicity = {w.get_label(): w.multiplicity for w in group.Wyckoff_positions}
+        assert [sum(multiplicity[label] for label in sites) for sites in p.sites] == list(comp.numbers)
+
+
+@pytest.mark.parametrize("system", ["cubic", "orthorhombic", "monoclinic"])
+def test_starting_structures_are_distinct_reproducible_and_symmetric_first(system):
+    from pyxtal.symmetry import Group
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    comp = parse_composition("Si8")
+    dmin = min_distances(comp)
+    starts = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, n_symmetric=4)
+    made = [starts.get(k) for k in range(8)]
+    assert all(m is not None for m in made)
+    assert [m[1] for m in made] == ["prototype"] * 4 + ["random"] * 4
+    orders = [len(Group(m[2]["drawn_group"])[0]) for m in made[:4]]
+    assert orders == sorted(orders, reverse=True)
+    for atoms, _, _ in made:
+        assert obeys(atoms, system) and angles_ok(atoms) and min_distance_ok(atoms, dmin)
+    # deduplicated before relaxation: no two fixed-site starts with the same key match
+    matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, scale=True)
+    by_key = {}
+    for atoms, _, _ in made:
+        key = fixed_site_key(atoms)
+        if key is not None:
+            by_key.setdefault(key, []).append(AseAtomsAdaptor.get_structure(atoms))
+    assert by_key
+    for same in by_key.values():
+        for i in range(len(same)):
+            for j in range(i):
+                assert not matcher.fit(same[i], same[j]), (i, j)
+    # the same seed gives the same sequence, also when asked out of order (resume replay)
+    again = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, n_symmetric=4)
+    assert np.allclose(again.get(6)[0].positions, made[6][0].positions)
+    for k in range(8):
+        assert np.allclose(again.get(k)[0].cell, made[k][0].cell)
+        assert np.allclose(again.get(k)[0].positions, made[k][0].positions)
+
+
+def test_fixed_site_key_ignores_the_origin_and_sees_free_coordinates():
+    from ase.build import bulk
+
+    diamond = bulk("Si", "diamond", a=5.43, cubic=True)
+    shifted = diamond.copy()
+    shifted.translate(diamond.cell.cartesian_positions([0.5, 0.5, 0.5]))  # 8a -> 8b
+    shifted.wrap()
+    assert fixed_site_key(diamond) == fixed_site_key(shifted) is not None
+    assert fixed_site_key(bulk("Si", "sc", a=2.7).repeat(2)) not in (None, fixed_site_key(diamond))
+    assert fixed_site_key(bulk("Si", "diamond", a=5.43, cubic=True).repeat((2, 1, 1))) == (227, 2, (("Si", "-43m", 16),))
+    free = diamond.copy()
+    free.positions[0] += [0.3, 0.2, 0.1]  # breaks the symmetry: P1-like, free coordinates
+    assert fixed_site_key(free) is None

@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--children", type=int, default=16, help="children per generation")
     p.add_argument("--generations", type=int, default=30)
     p.add_argument("--mutation-probability", type=float, default=0.05)
+    p.add_argument("--symmetric-start", type=float, default=0.5,
+                   help="share of the first generation taken from the highest-symmetry Wyckoff "
+                   "prototypes, highest first (0: all random, as the seed paper; default 0.5)")
     p.add_argument("--seeds", type=int, default=2, help="independent runs per crystal system")
     p.add_argument("--seed", type=int, default=0, help="first random seed")
     p.add_argument("--top-k", type=int, default=16, help="structures reported per system")
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     result = search(
         args.composition, args.calculator, systems=systems, population=args.population,
         generations=args.generations, children=args.children,
-        mutation_probability=args.mutation_probability, seeds_per_system=args.seeds,
+        mutation_probability=args.mutation_probability,
+        symmetric_start=args.symmetric_start, seeds_per_system=args.seeds,
         seed=args.seed, top_k=args.top_k, relax=not args.no_relax, relax_steps=args.relax_steps,
         fmax=args.fmax, keep_symmetry=args.keep_symmetry, volume_per_atom=args.volume_per_atom,
         min_distances=dmin, formula_units=args.formula_units, out_dir=args.output,

@@ -1,8 +1,10 @@
 """The GA driver: one population per (crystal system, seed) run, runs in parallel processes.
 
-A run is deterministic given its seed: the random numbers of candidate ``(gen, idx)`` come from
-``numpy.random.default_rng([seed, system_index, gen, idx])`` and every evaluated candidate is read
-back from the run's database on restart, so a killed search resumes where it stopped without
+A run is deterministic given its seed: the starting structures (generation 0) come in a fixed
+order from :class:`.generate.StartingStructures` seeded with ``[seed, system_index, 0]`` (replayed
+up to the first missing one on restart), the random numbers of child ``(gen, idx)`` from
+``numpy.random.default_rng([seed, system_index, gen, idx])``, and every evaluated candidate is
+read back from the run's database on restart, so a killed search resumes where it stopped without
 repeating a finished evaluation and arrives at the same populations.
 """
 
@@ -31,7 +33,7 @@ from xtalnn.search.composition import (
     min_distances as pair_min_distances,
 )
 from xtalnn.search.dedup import Archive, space_group
-from xtalnn.search.generate import random_structure
+from xtalnn.search.generate import StartingStructures
 from xtalnn.search.operators import make_child
 from xtalnn.search.relax import EvaluationError, relax
 from xtalnn.search.storage import Record, RunStore, run_db_path
@@ -51,6 +53,7 @@ class SearchConfig:
     select_fraction: float = 1 / 3
     children: int = 16
     mutation_probability: float = 0.05
+    symmetric_start: float = 0.5
     generations: int = 30
     seeds_per_system: int = 2
     seed: int = 0
@@ -182,16 +185,14 @@ def run_system(
 
     stop_path = os.path.join(out_dir, STOP_FILE)
 
-    def random_maker(rng):
-        made = random_structure(comp, system, rng, dmin, cfg.volume_per_atom)
-        return None if made is None else (made[0], "random", {"drawn_group": made[1]})
-
+    starts = StartingStructures(comp, system, np.random.default_rng([seed, sys_index, 0]), dmin,
+                                cfg.volume_per_atom, int(round(cfg.symmetric_start * cfg.population)))
     first = []
     for i in range(cfg.population):
         if stop_when is not None and os.path.exists(stop_path):
             log(f"{tag} stop requested in the first generation")
             return counters
-        first.append(evaluate(0, i, random_maker))
+        first.append(evaluate(0, i, lambda rng, i=i: starts.get(i)))
     merge(first)
     if len(population) < 2:
         log(f"{tag} stopped: fewer than 2 valid structures in the first generation")
@@ -276,6 +277,7 @@ def search(
     children: int = 16,
     select_fraction: float = 1 / 3,
     mutation_probability: float = 0.05,
+    symmetric_start: float = 0.5,
     seeds_per_system: int = 2,
     seed: int = 0,
     top_k: int = 16,
@@ -303,7 +305,12 @@ def search(
         instance (copied to each process if picklable, otherwise the runs go one at a time).
     systems : crystal systems to search (default all seven).
     population, children, select_fraction, mutation_probability : GA settings (64, 16, 1/3, 0.05).
-    generations : generations after the random start (the active-learning driver sets it).
+    symmetric_start : share of the first generation (0–1) taken from the system's highest-
+        symmetry Wyckoff prototypes (:func:`xtalnn.search.generate.symmetric_prototypes`:
+        group order, then fewest occupied sites, then fewest free coordinates), evaluated first;
+        the rest are pyxtal's random draws (uniform over the system's space groups). 0 gives the
+        seed paper's all-random start. Starting structures are deduplicated before relaxation.
+    generations : generations after the first one (the active-learning driver sets it).
     seeds_per_system, seed : independent runs per system use seeds ``seed … seed + n − 1``.
     top_k : distinct structures reported per system.
     relax, relax_steps, fmax, optimizer, keep_symmetry : local relaxation (eV/Å), see
@@ -336,9 +343,12 @@ def search(
     check_packing(comp, volume_per_atom or default_volume_per_atom(comp), dmin)
     if population < 2 or children < 1 or generations < 0 or seeds_per_system < 1:
         raise ValueError("population >= 2, children >= 1, generations >= 0, seeds_per_system >= 1")
+    if not 0.0 <= symmetric_start <= 1.0:
+        raise ValueError(f"symmetric_start must lie in [0, 1], got {symmetric_start}")
     cfg = SearchConfig(
         composition=comp, systems=systems, population=population, select_fraction=select_fraction,
-        children=children, mutation_probability=mutation_probability, generations=generations,
+        children=children, mutation_probability=mutation_probability,
+        symmetric_start=symmetric_start, generations=generations,
         seeds_per_system=seeds_per_system, seed=seed, relax=relax, relax_steps=relax_steps,
         fmax=fmax, optimizer=optimizer, keep_symmetry=keep_symmetry,
         volume_per_atom=volume_per_atom, min_distances=overrides, top_k=top_k,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from ase import Atoms
 
 from xtalnn.search.composition import Composition
+from xtalnn.search.dedup import fixed_site_key
 from xtalnn.search.systems import SPACE_GROUPS, angles_ok, impose
 
 
@@ -40,38 +44,216 @@ def random_structure(
     with another group. With ``volume_per_atom`` (Å³/atom) the cell is rescaled to it.
     Returns (atoms, space-group number drawn) or None after ``max_attempts`` failures.
     """
-    from pyxtal import pyxtal
-
     groups = list(SPACE_GROUPS[system])
     for _ in range(max_attempts):
         group = int(rng.choice(groups))
-        crystal = pyxtal()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                crystal.from_random(
-                    3,
-                    group,
-                    composition.elements,
-                    composition.numbers,
-                    random_state=int(rng.integers(2**31 - 1)),
-                    max_count=20,
-                )
-        except Exception:  # pyxtal's Comp_CompatibilityError, generation failures, …
-            continue
-        if not getattr(crystal, "valid", True):
-            continue
-        atoms = crystal.to_ase()
-        if len(atoms) != composition.n_atoms:  # a conventional cell with a different count
-            continue
-        order = np.argsort(
-            [composition.elements.index(s) for s in atoms.get_chemical_symbols()], kind="stable"
-        )
-        atoms = atoms[order]
-        if volume_per_atom is not None:
-            factor = (volume_per_atom * len(atoms) / atoms.get_volume()) ** (1 / 3)
-            atoms.set_cell(atoms.cell * factor, scale_atoms=True)
-        atoms = impose(atoms, system)
-        if angles_ok(atoms) and min_distance_ok(atoms, dmin):
+        atoms = _pyxtal_structure(composition, system, group, rng, dmin, volume_per_atom)
+        if atoms is not None:
             return atoms, group
     return None
+
+
+@lru_cache(maxsize=1)
+def _tolerances():
+    """pyxtal's default atomic tolerance matrix, built once (building it costs ~7 ms a draw)."""
+    from pyxtal.tolerance import Tol_matrix
+
+    return Tol_matrix(prototype="atomic", factor=1.0)
+
+
+def _pyxtal_structure(
+    composition: Composition,
+    system: str,
+    group: int,
+    rng: np.random.Generator,
+    dmin: dict[tuple[str, str], float],
+    volume_per_atom: float | None,
+    sites: list[list[str]] | None = None,
+) -> Atoms | None:
+    """One pyxtal draw in ``group`` (optionally on the given Wyckoff ``sites`` per element),
+    standardised to ``system``; None when pyxtal fails or the result breaks the checks."""
+    from pyxtal import pyxtal
+
+    crystal = pyxtal()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            crystal.from_random(
+                3,
+                group,
+                composition.elements,
+                composition.numbers,
+                sites=sites,
+                random_state=int(rng.integers(2**31 - 1)),
+                max_count=20,
+                tm=_tolerances(),
+            )
+    except Exception:  # pyxtal's Comp_CompatibilityError, generation failures, …
+        return None
+    if not getattr(crystal, "valid", True):
+        return None
+    atoms = crystal.to_ase()
+    if len(atoms) != composition.n_atoms:  # a conventional cell with a different count
+        return None
+    order = np.argsort([composition.elements.index(s) for s in atoms.get_chemical_symbols()], kind="stable")
+    atoms = atoms[order]
+    if volume_per_atom is not None:
+        factor = (volume_per_atom * len(atoms) / atoms.get_volume()) ** (1 / 3)
+        atoms.set_cell(atoms.cell * factor, scale_atoms=True)
+    atoms = impose(atoms, system)
+    if angles_ok(atoms) and min_distance_ok(atoms, dmin):
+        return atoms
+    return None
+
+
+@dataclass(frozen=True)
+class Prototype:
+    """A space group and one Wyckoff combination (per element) that holds the composition.
+
+    ``order``: multiplicity of the group's general position (symmetry operations per
+    conventional cell); ``dof``: free fractional coordinates of the combination.
+    """
+
+    group: int
+    sites: tuple[tuple[str, ...], ...]
+    order: int
+    dof: int
+
+    @property
+    def n_orbits(self) -> int:
+        """Symmetry-distinct atoms (occupied Wyckoff sites)."""
+        return sum(len(s) for s in self.sites)
+
+
+def prototype_levels(composition: Composition, system: str) -> Iterator[list[Prototype]]:
+    """The (space group, Wyckoff combination) pairs of ``system`` that fit ``composition``, one
+    list per group order (general-position multiplicity), highest order first; within a list
+    sorted by the number of occupied Wyckoff sites (fewest first: Pauling's parsimony), then by
+    free coordinates (fewest first); ties keep pyxtal's order. At most 2,000 combinations per
+    group (pyxtal's ``Nmax``). Lazy: a level is listed only when it is asked for.
+    """
+    from pyxtal.symmetry import Group
+
+    groups = [Group(n) for n in SPACE_GROUPS[system]]
+    for order in sorted({len(g[0]) for g in groups}, reverse=True):
+        level = []
+        for group in (g for g in groups if len(g[0]) == order):
+            dof = {w.get_label(): int(w.get_dof()) for w in group.Wyckoff_positions}
+            combos, _, _ = group.list_wyckoff_combinations(list(composition.numbers), Nmax=2000)
+            for combo in combos:
+                sites = tuple(tuple(per_element) for per_element in combo)
+                n_free = sum(dof[label] for per_element in sites for label in per_element)
+                level.append(Prototype(group.number, sites, order, n_free))
+        if level:
+            level.sort(key=lambda p: (p.n_orbits, p.dof))
+            yield level
+
+
+def symmetric_prototypes(composition: Composition, system: str) -> list[Prototype]:
+    """All levels of :func:`prototype_levels` in one list: highest symmetry first."""
+    return [p for level in prototype_levels(composition, system) for p in level]
+
+
+def prototype_structure(
+    prototype: Prototype,
+    composition: Composition,
+    system: str,
+    rng: np.random.Generator,
+    dmin: dict[tuple[str, str], float],
+    volume_per_atom: float | None = None,
+    max_attempts: int = 4,
+) -> Atoms | None:
+    """A structure of ``prototype`` from pyxtal (random lattice and free coordinates), in the
+    system's standard cell, or None when pyxtal or the distance check fail ``max_attempts`` times."""
+    for _ in range(max_attempts):
+        atoms = _pyxtal_structure(composition, system, prototype.group, rng, dmin, volume_per_atom,
+                                  sites=[list(s) for s in prototype.sites])
+        if atoms is not None:
+            return atoms
+    return None
+
+
+class StartingStructures:
+    """The distinct starting structures of one run, in evaluation order (deterministic in ``rng``).
+
+    The first ``n_symmetric`` come from :func:`symmetric_prototypes` (highest symmetry first;
+    prototypes of equal rank in random order), the rest from :func:`random_structure`. Every
+    structure made only of fixed Wyckoff sites is compared with the earlier ones *before* it is
+    relaxed (:func:`.dedup.fixed_site_key`, then pymatgen ``StructureMatcher`` with volume
+    scaling); a duplicate is skipped without costing an evaluation. ``get(k)`` returns the k-th structure as ``(atoms, origin, extra)`` or None when
+    no new structure turned up in ``max_attempts`` draws.
+    """
+
+    def __init__(
+        self,
+        composition: Composition,
+        system: str,
+        rng: np.random.Generator,
+        dmin: dict[tuple[str, str], float],
+        volume_per_atom: float | None = None,
+        n_symmetric: int = 0,
+        max_attempts: int = 40,
+    ):
+        self.composition, self.system, self.rng, self.dmin = composition, system, rng, dmin
+        self.volume_per_atom, self.n_symmetric, self.max_attempts = volume_per_atom, n_symmetric, max_attempts
+        self.made: list[tuple[Atoms, str, dict] | None] = []
+        self._seen: dict[tuple, list] = {}  # fixed-site key -> pymatgen structures
+        self._levels: Iterator[list[Prototype]] | None = None
+        self._queue: list[Prototype] = []
+        self._matcher = None
+
+    def get(self, k: int) -> tuple[Atoms, str, dict] | None:
+        while len(self.made) <= k:
+            self.made.append(self._next())
+        return self.made[k]
+
+    def _next_prototype(self) -> Prototype | None:
+        """The next prototype in rank order; equal ranks in random order."""
+        if self._levels is None:
+            self._levels = prototype_levels(self.composition, self.system)
+        while not self._queue:
+            level = next(self._levels, None)
+            if level is None:
+                return None
+            ties = self.rng.random(len(level))
+            rank = sorted(range(len(level)), key=lambda i: (level[i].n_orbits, level[i].dof, ties[i]))
+            self._queue = [level[i] for i in rank]
+        return self._queue.pop(0)
+
+    def _next(self) -> tuple[Atoms, str, dict] | None:
+        symmetric = len(self.made) < self.n_symmetric
+        for _ in range(self.max_attempts):
+            proto = self._next_prototype() if symmetric else None
+            if proto is not None:
+                atoms = prototype_structure(proto, self.composition, self.system, self.rng, self.dmin,
+                                            self.volume_per_atom)
+                made = None if atoms is None else (
+                    atoms, "prototype",
+                    {"drawn_group": proto.group, "sites": [list(s) for s in proto.sites]})
+            else:
+                drawn = random_structure(self.composition, self.system, self.rng, self.dmin,
+                                         self.volume_per_atom)
+                made = None if drawn is None else (drawn[0], "random", {"drawn_group": drawn[1]})
+            if made is not None and self._is_new(made[0]):
+                return made
+        return None
+
+    def _is_new(self, atoms: Atoms) -> bool:
+        """False when ``atoms`` has only fixed Wyckoff sites and matches an earlier start with
+        the same :func:`.dedup.fixed_site_key` (``StructureMatcher`` with volume scaling).
+        Structures with free coordinates are always new (random draws practically never
+        coincide; the archive of relaxed structures catches what relaxes to the same minimum)."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        key = fixed_site_key(atoms)
+        if key is None:
+            return True
+        if self._matcher is None:
+            self._matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, scale=True)
+        structure = AseAtomsAdaptor.get_structure(atoms)
+        same_key = self._seen.setdefault(key, [])
+        if any(self._matcher.fit(structure, other) for other in same_key):
+            return False
+        same_key.append(structure)
+        return True
