@@ -88,6 +88,28 @@ void ACSF::init_moments() {
       }
   }
   degree_start.push_back(static_cast<int>(monomials.size()));
+  std::map<std::array<int, 3>, int> index;
+  for (size_t m = 0; m < monomials.size(); ++m) index[monomials[m]] = static_cast<int>(m);
+  parent.assign(monomials.size(), 0);
+  parent_axis.assign(monomials.size(), 0);
+  for (size_t m = 1; m < monomials.size(); ++m) {
+    const auto& e = monomials[m];
+    const int axis = e[0] > 0 ? 0 : (e[1] > 0 ? 1 : 2);
+    auto lower = e;
+    --lower[axis];
+    parent[m] = index.at(lower);
+    parent_axis[m] = axis;
+  }
+  for (int c = 0; c < 3; ++c)
+    for (size_t m = 1; m < monomials.size(); ++m) {
+      const auto& e = monomials[m];
+      if (e[c] == 0) continue;
+      auto lower = e;
+      --lower[c];
+      lowering[c].m.push_back(static_cast<int>(m));
+      lowering[c].lower.push_back(index.at(lower));
+      lowering[c].power.push_back(e[c]);
+    }
   for (const auto& q : g5) {
     const int z = static_cast<int>(q.zeta);
     std::vector<double> coef(z + 1);

@@ -54,6 +54,14 @@ struct ACSF {
   std::vector<std::array<int, 3>> monomials;  // exponents (i, j, k), ordered by degree i + j + k
   std::vector<double> multinomial;            // n! / (i! j! k!)
   std::vector<int> degree_start;              // monomials of degree n: [degree_start[n], degree_start[n+1])
+  // r̂^α_m = r̂^α_parent[m] · r̂_axis[m] (m ≥ 1): one product per monomial
+  std::vector<int> parent, parent_axis;
+  // ∂r̂^α/∂r̂_c = α_c r̂^(α − e_c): for axis c, the monomials m with α_c > 0, the index of α − e_c and α_c
+  struct Lowering {
+    std::vector<int> m, lower;
+    std::vector<double> power;
+  };
+  std::array<Lowering, 3> lowering;
   std::vector<std::vector<double>> g5_coef;   // per G5 function: 2^{1−ζ} C(ζ, n) λ^n, n = 0 … ζ
 
   // spec (float64): [n_elements, cutoff, cutoff_type, n2, n4, n5, (η, R_s)×n2, (η, ζ, λ)×n4, (η, ζ, λ)×n5]
@@ -284,21 +292,15 @@ template <typename S>
 void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                    std::vector<S>& D) const {
   const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size();
-  const int L = max_degree;
   P.resize(n * nm);
   M.assign(n_elements * ne5 * nm, S(0));
   D.assign(n_elements * ne5, S(0));
-  S px[33], py[33], pz[33];
   for (int64_t a = 0; a < n; ++a) {
     const S inv = real_t<S>(1) / env.r[a];
-    const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
-    px[0] = py[0] = pz[0] = S(1);
-    for (int k = 1; k <= L; ++k) { px[k] = px[k - 1] * ux; py[k] = py[k - 1] * uy; pz[k] = pz[k - 1] * uz; }
+    const S u[3] = {env.x[a] * inv, env.y[a] * inv, env.z[a] * inv};
     S* Pa = P.data() + a * nm;
-    for (int64_t m = 0; m < nm; ++m) {
-      const auto& e = monomials[m];
-      Pa[m] = px[e[0]] * py[e[1]] * pz[e[2]];
-    }
+    Pa[0] = S(1);
+    for (int64_t m = 1; m < nm; ++m) Pa[m] = Pa[parent[m]] * u[parent_axis[m]];
     const int64_t s = env.species[a];
     for (int64_t u = 0; u < ne5; ++u) {
       const S b = B5[a * ne5 + u];
@@ -377,7 +379,6 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
         }
       }
     }
-  S px[33], py[33], pz[33];
   auto& dP = scratch<std::vector<S>, 19>();
   dP.resize(nm);
   for (int64_t a = 0; a < n; ++a) {
@@ -399,15 +400,14 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
     // ∂/∂r̂ of Σ_m dP_m r̂^α_m, then project onto the plane ⟂ r̂ and divide by r.
     const S inv = T(1) / env.r[a];
     const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
-    px[0] = py[0] = pz[0] = S(1);
-    for (int k = 1; k <= L; ++k) { px[k] = px[k - 1] * ux; py[k] = py[k - 1] * uy; pz[k] = pz[k - 1] * uz; }
-    S nx(0), ny(0), nz(0);
-    for (int64_t m = 1; m < nm; ++m) {
-      const auto& e = monomials[m];
-      if (e[0]) nx += dP[m] * T(e[0]) * px[e[0] - 1] * py[e[1]] * pz[e[2]];
-      if (e[1]) ny += dP[m] * T(e[1]) * px[e[0]] * py[e[1] - 1] * pz[e[2]];
-      if (e[2]) nz += dP[m] * T(e[2]) * px[e[0]] * py[e[1]] * pz[e[2] - 1];
+    S nc[3];
+    for (int c = 0; c < 3; ++c) {
+      const Lowering& low = lowering[c];
+      S acc(0);
+      for (size_t t = 0; t < low.m.size(); ++t) acc += dP[low.m[t]] * T(low.power[t]) * Pa[low.lower[t]];
+      nc[c] = acc;
     }
+    const S nx = nc[0], ny = nc[1], nz = nc[2];
     const S radial = nx * ux + ny * uy + nz * uz;
     gx[a] += (nx - radial * ux) * inv;
     gy[a] += (ny - radial * uy) * inv;

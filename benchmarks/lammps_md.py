@@ -1,0 +1,266 @@
+"""MD speed of pair_style xtalnn in LAMMPS, next to a classical LAMMPS pair style and the ASE calculator.
+
+The same rutile TiO2 boxes (~6,000 and ~50,000 atoms), the same run for everyone (NVE, 1 fs,
+300 K start):
+- xtalnn: ACSF (70 functions: 2·8 G2 + 3·18 G5, 6.5 Å) and 2×10 (and 2×15) tanh networks, float64;
+  weights are untrained (speed does not depend on their values), descriptor scaling from the box;
+- classical: Matsui–Akaogi TiO2 (Buckingham + Coulomb, `buck/coul/long` 10 Å + PPPM 1e-5), LAMMPS's
+  own C++ pair style on the same box;
+- ASE: the same model file through `XtalnnCalculator` (energy, forces, stress per call).
+Cores: 1 (1 rank × 1 thread), 2 as 1 rank × 2 torch threads and as 2 MPI ranks × 1 thread.
+µs/atom/step = LAMMPS "Loop time" / (steps × atoms). Where the time goes: LAMMPS's own breakdown
+(Pair, Neigh, Comm, …) and, inside Pair, the model's parts timed separately in this process on the
+same edges (descriptor op forward, network forward + backward, descriptor backward = VJP).
+Writes the "LAMMPS" section of benchmarks/RESULTS.md.
+
+    python benchmarks/lammps_md.py            # full run (~20 min on 2 busy cores)
+    python benchmarks/lammps_md.py --quick    # the ~6,000-atom box only, no RESULTS.md update
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep (shared machine)
+
+import argparse  # noqa: E402
+import itertools
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.spacegroup import crystal
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from report import machine, write_section  # noqa: E402
+
+from xtalnn import lammps_plugin as LP  # noqa: E402
+from xtalnn.calculator import XtalnnCalculator  # noqa: E402
+from xtalnn.descriptors import ACSF  # noqa: E402
+from xtalnn.neighbors import neighbor_list_tensors  # noqa: E402
+from xtalnn.potential.export import save_model  # noqa: E402
+from xtalnn.potential.model import Potential  # noqa: E402
+
+ELEMENTS = ["Ti", "O"]
+CUTOFF = 6.5
+TIO2 = HERE.parent.parent / "shared" / "data" / "tio2_aenet_800.tar.gz"
+ANCHOR = 1480.0  # µs/atom/step: the published aenet-LAMMPS TiO2 log, one core
+TARGET = 30.0
+# Matsui & Akaogi, Mol. Simul. 6, 239 (1991): q_Ti = 2.196, q_O = −1.098; A (eV), ρ (Å), C (eV Å⁶)
+MATSUI_AKAOGI = """pair_style buck/coul/long 10.0
+pair_coeff 1 1 31120.2 0.154 5.25
+pair_coeff 1 2 16957.53 0.194 12.59
+pair_coeff 2 2 11782.76 0.234 30.22
+kspace_style pppm 1.0e-5
+set type 1 charge 2.196
+set type 2 charge -1.098
+"""
+
+
+def rutile(repeat) -> "ase.Atoms":
+    cell = crystal(ELEMENTS, basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
+                   cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    return cell.repeat(repeat)
+
+
+def make_model(hidden, path: Path) -> Path:
+    """Untrained (seeded) networks; descriptors scaled per element on 200 structures of the aenet TiO2 set."""
+    from xtalnn.aenet import iter_tar
+
+    d = ACSF.default(ELEMENTS, CUTOFF)
+    G, sp = [], []
+    for atoms in itertools.islice(iter_tar(TIO2), 0, 800, 4):
+        s, ei, vec = edges(atoms)
+        G.append(torch.ops.xtalnn.acsf(s, ei, vec, len(atoms), d.spec()))
+        sp.append(s)
+    G, sp = torch.cat(G), torch.cat(sp)
+    shift = torch.stack([G[sp == k].mean(0) for k in range(2)])
+    scale = torch.stack([G[sp == k].std(0) for k in range(2)]).clamp_min(1e-3)
+    torch.manual_seed(0)
+    model = Potential(ELEMENTS, "acsf", d.spec(), CUTOFF, hidden, "tanh", shift=shift, scale=scale,
+                      reference_energies=[-1615.0, -440.0])
+    save_model(model, path)
+    return path
+
+
+def edges(atoms):
+    from xtalnn.ops import load_library
+
+    load_library()
+    pos = torch.tensor(atoms.positions)
+    cell = torch.tensor(np.asarray(atoms.cell))
+    ei, shifts = neighbor_list_tensors(pos, cell, torch.tensor([True] * 3), CUTOFF)
+    vec = pos[ei[1]] - pos[ei[0]] + shifts.double() @ cell
+    sp = torch.tensor([ELEMENTS.index(s) for s in atoms.get_chemical_symbols()])
+    return sp, ei, vec
+
+
+def run_lammps(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: int, threads: int) -> dict:
+    script = (f"units metal\natom_style {'charge' if 'coul' in pair_lines else 'atomic'}\nboundary p p p\n"
+              f"read_data {data}\n{pair_lines}\nneighbor 1.0 bin\nneigh_modify every 10 delay 0 check yes\n"
+              "velocity all create 300.0 12345 mom yes rot yes\ntimestep 0.001\nfix nve all nve\n"
+              "thermo 5\nrun 2\n" f"run {steps}\n")
+    (workdir / "in.lmp").write_text(script)
+    command = [str(LP.lmp_executable()), "-in", "in.lmp", "-log", "none"]
+    if ranks > 1:
+        command = [str(LP.mpirun_executable()), "-np", str(ranks), *command]
+    with open(workdir / "out.txt", "w") as out:
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                env=LP.run_environment(threads=threads))
+        _, status, usage = os.wait4(proc.pid, 0)
+    text = (workdir / "out.txt").read_text()
+    if status != 0:
+        raise RuntimeError(f"lmp failed:\n{text[-3000:]}")
+    # the last run: "Loop time of T on P procs for N steps with A atoms"
+    loop = re.findall(r"Loop time of ([\d.e+-]+) on \d+ procs for (\d+) steps with (\d+) atoms", text)[-1]
+    seconds, n_steps, n_atoms = float(loop[0]), int(loop[1]), int(loop[2])
+    tail = text[text.rfind("Loop time of"):]
+    parts = {m[0]: float(m[1]) for m in re.findall(r"^(Pair|Neigh|Comm|Output|Modify|Kspace|Other)\s*\|.*?([\d.]+)\s*$",
+                                                    tail, re.M)}
+    cpu = re.search(r"([\d.]+)% CPU use", tail)
+    return {"us": seconds / n_steps / n_atoms * 1e6, "parts": parts, "atoms": n_atoms,
+            "cpu": float(cpu.group(1)) if cpu else float("nan"), "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def ase_time(model: Path, atoms, threads: int, calls: int) -> float:
+    """µs/atom per energy + forces + stress call of XtalnnCalculator (new positions each call)."""
+    torch.set_num_threads(threads)
+    a = atoms.copy()
+    a.calc = XtalnnCalculator(model, warn=False)
+    a.get_forces()
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(calls):
+        a.positions += rng.normal(0, 1e-4, a.positions.shape)
+        a.get_forces()
+        a.get_stress()
+    return (time.perf_counter() - start) / calls / len(a) * 1e6
+
+
+def model_parts(model_path: Path, atoms, repeats: int = 3) -> dict:
+    """CPU µs/atom (1 thread) of the model's parts on the box's edges: what pair_style xtalnn calls."""
+    from xtalnn.potential.export import load_model
+
+    torch.set_num_threads(1)
+    model, _ = load_model(model_path)
+    sp, ei, vec = edges(atoms)
+    n = len(atoms)
+
+    def clock(f):
+        f()
+        start = time.process_time()
+        for _ in range(repeats):
+            f()
+        return (time.process_time() - start) / repeats / n * 1e6
+
+    G = model.descriptors(sp, ei, vec, n)
+    dG = torch.autograd.grad(model.atomic_energies(sp, G.requires_grad_(True)).sum(), G)[0]
+    G = G.detach()
+
+    def network():
+        g = G.clone().requires_grad_(True)
+        torch.autograd.grad(model.atomic_energies(sp, g).sum(), g)
+
+    def whole():
+        v = vec.clone().requires_grad_(True)
+        torch.autograd.grad(model(sp, ei, v, n).sum(), v)
+
+    return {"descriptor forward": clock(lambda: torch.ops.xtalnn.acsf(sp, ei, vec, n, model.spec)),
+            "network forward + backward": clock(network),
+            "descriptor backward (VJP)": clock(lambda: torch.ops.xtalnn.acsf_backward(sp, ei, vec, n, model.spec, dG)),
+            "whole model call (autograd)": clock(whole),
+            "edges per atom": ei.shape[1] / n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the ~6,000-atom box only; no RESULTS.md update")
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+
+    plugin = LP.build()
+    boxes = {"6,000": (10, 10, 10)} if args.quick else {"6,000": (10, 10, 10), "50,400": (20, 20, 21)}
+    configs = [("1 core (1 rank × 1 thread)", 1, 1), ("2 cores (1 rank × 2 threads)", 1, 2),
+               ("2 cores (2 ranks × 1 thread)", 2, 1)]
+    load_before = os.getloadavg()
+    rows, parts_rows, memory, breakdown = [], [], [], {}
+    with tempfile.TemporaryDirectory(prefix="xtalnn-lammps-bench-") as tmp:
+        tmp = Path(tmp)
+        for label, repeat in boxes.items():
+            atoms = rutile(repeat)
+            n = len(atoms)
+            data_atomic, data_charge = tmp / f"{n}.data", tmp / f"{n}.charge.data"
+            LP.write_data(data_atomic, atoms, ELEMENTS)
+            text = data_atomic.read_text().replace("Atoms # atomic", "Atoms # charge")
+            text = re.sub(r"^(\d+) (\d) ", r"\1 \2 0.0 ", text, flags=re.M)  # id type q x y z
+            data_charge.write_text(text)
+            models = {h: make_model(h, tmp / f"model_{h[0]}x{h[1]}.pt") for h in [(10, 10), (15, 15)]}
+            steps = 10 if n < 10_000 else 4
+            if label == "6,000":
+                breakdown = model_parts(models[(10, 10)], atoms)
+            for config, ranks, threads in configs:
+                work = tmp / f"{n}-{ranks}-{threads}"
+                work.mkdir()
+                results = {}
+                for hidden, model in models.items():
+                    if hidden == (15, 15) and (ranks, threads) != (1, 1):
+                        continue
+                    pair = f"plugin load {plugin}\npair_style xtalnn extrapolation_every 0\npair_coeff * * {model} Ti O"
+                    results[hidden] = run_lammps(work, data_atomic, pair, steps, ranks, threads)
+                classical = run_lammps(work, data_charge, MATSUI_AKAOGI, steps * 5, ranks, threads)
+                ase = ase_time(models[(10, 10)], atoms, ranks * threads, 2 if n < 10_000 else 1) \
+                    if ranks == 1 else float("nan")
+                x = results[(10, 10)]
+                rows.append((label, n, config, x["us"], results.get((15, 15), {}).get("us"), classical["us"], ase))
+                parts_rows.append((label, config, x["parts"], x["cpu"]))
+                memory.append((label, config, x["peak_rss_mb"], classical["peak_rss_mb"]))
+                print(rows[-1], x["parts"], flush=True)
+    load_after = os.getloadavg()
+    body = report(rows, parts_rows, memory, breakdown, load_before, load_after)
+    print(body)
+    if not args.quick:
+        write_section("LAMMPS", body, Path(args.results))
+
+
+def report(rows, parts_rows, memory, breakdown, load_before, load_after) -> str:
+    def f(x, digits=1):
+        return "–" if x is None or x != x else f"{x:,.{digits}f}"
+
+    lines = [machine("torch", "lammps", "ase"),
+             f"Load average (1 min) on the 2 cores: {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+             "(other agents' jobs share the machine: all wall-clock figures are upper bounds).", "",
+             "µs/atom/step (wall clock), rutile TiO2, NVE 1 fs. xtalnn: ACSF 70 features (6.5 Å), float64. "
+             "Classical: Matsui–Akaogi Buckingham + Coulomb (`buck/coul/long` 10 Å, PPPM 1e-5). "
+             "ASE: the same 2×10 model file via `XtalnnCalculator` (energy + forces + stress per call). "
+             f"Anchor: aenet-LAMMPS TiO2 ~{ANCHOR:,.0f} µs/atom/step on one core; target ≤ {TARGET:.0f}.", "",
+             "| atoms | cores | xtalnn 2×10 | xtalnn 2×15 | classical | xtalnn / classical | ASE calculator | ASE / LAMMPS | aenet anchor / xtalnn |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, n, config, x, x15, classical, ase in rows:
+        lines.append(f"| {n:,} | {config} | {f(x)} | {f(x15)} | {f(classical, 2)} | {f(x / classical)}× | {f(ase)} | "
+                     f"{f(ase / x) + '×' if ase == ase else '–'} | {f(ANCHOR / x)}× |")
+    lines += ["", "Where the time goes, LAMMPS's own breakdown of the xtalnn runs (% of loop time; `%CPU` is "
+              "LAMMPS's CPU use figure):", "",
+              "| atoms | cores | Pair | Neigh | Comm | Modify | Other | %CPU |", "|---|---|---|---|---|---|---|---|"]
+    for label, config, parts, cpu in parts_rows:
+        lines.append(f"| {label} | {config} | " + " | ".join(f(parts.get(k)) for k in
+                                                             ("Pair", "Neigh", "Comm", "Modify", "Other")) + f" | {f(cpu)} |")
+    if breakdown:
+        lines += ["", f"Inside Pair, the model's parts on the ~6,000-atom box's edges ({breakdown['edges per atom']:.0f} "
+                  "edges per atom), CPU µs/atom on 1 thread, timed separately in the benchmark process:", "",
+                  "| part | CPU µs/atom |", "|---|---|"]
+        lines += [f"| {k} | {f(v)} |" for k, v in breakdown.items() if k != "edges per atom"]
+    lines += ["", "Peak resident memory of the lmp process (MB; for 2 ranks, the larger rank):", "",
+              "| atoms | cores | xtalnn | classical |", "|---|---|---|---|"]
+    lines += [f"| {label} | {config} | {f(x, 0)} | {f(c, 0)} |" for label, config, x, c in memory]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
