@@ -123,11 +123,11 @@ def test_starting_structures_are_distinct_reproducible_and_symmetric_first(syste
 
     comp = parse_composition("Si8")
     dmin = min_distances(comp)
-    starts = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, n_symmetric=4)
+    starts = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, symmetric_share=0.5)
     made = [starts.get(k) for k in range(8)]
     assert all(m is not None for m in made)
-    assert [m[1] for m in made] == ["prototype"] * 4 + ["random"] * 4
-    orders = [len(Group(m[2]["drawn_group"])[0]) for m in made[:4]]
+    assert [m[1] for m in made] == ["prototype", "random"] * 4
+    orders = [len(Group(m[2]["drawn_group"])[0]) for m in made[::2]]
     assert orders == sorted(orders, reverse=True)
     for atoms, _, _ in made:
         assert obeys(atoms, system) and angles_ok(atoms) and min_distance_ok(atoms, dmin)
@@ -144,11 +144,21 @@ def test_starting_structures_are_distinct_reproducible_and_symmetric_first(syste
             for j in range(i):
                 assert not matcher.fit(same[i], same[j]), (i, j)
     # the same seed gives the same sequence, also when asked out of order (resume replay)
-    again = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, n_symmetric=4)
+    again = StartingStructures(comp, system, np.random.default_rng([3, 1, 0]), dmin, symmetric_share=0.5)
     assert np.allclose(again.get(6)[0].positions, made[6][0].positions)
     for k in range(8):
         assert np.allclose(again.get(k)[0].cell, made[k][0].cell)
         assert np.allclose(again.get(k)[0].positions, made[k][0].positions)
+
+
+def test_symmetric_share_spreads_the_prototypes():
+    comp = parse_composition("Si8")
+    dmin = min_distances(comp)
+    for share, pattern in ((0.0, "rrrrrr"), (1 / 3, "prrprr"), (1.0, "pppppp")):
+        starts = StartingStructures(comp, "tetragonal", np.random.default_rng(0), dmin, symmetric_share=share)
+        assert "".join(starts.get(k)[1][0] for k in range(6)) == pattern
+    with pytest.raises(ValueError, match="symmetric_share"):
+        StartingStructures(comp, "cubic", np.random.default_rng(0), dmin, symmetric_share=1.5)
 
 
 def test_fixed_site_key_ignores_the_origin_and_sees_free_coordinates():

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--mutation-probability", type=float, default=0.05)
     p.add_argument("--symmetric-start", type=float, default=0.5,
                    help="share of the first generation taken from the highest-symmetry Wyckoff "
-                   "prototypes, highest first (0: all random, as the seed paper; default 0.5)")
+                   "prototypes, highest first, alternating with random draws (0: all random, as "
+                   "the seed paper; default 0.5)")
     p.add_argument("--seeds", type=int, default=2, help="independent runs per crystal system")
     p.add_argument("--seed", type=int, default=0, help="first random seed")
     p.add_argument("--top-k", type=int, default=16, help="structures reported per system")

@@ -14,7 +14,7 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -108,6 +108,41 @@ def run_system(
     Returns counters: ``evaluations`` (candidates in the db), ``new_evaluations`` (done now),
     ``seconds`` (wall time of the new ones).
     """
+    return _run_interleaved([(cfg, calculator_factory, system, seed, out_dir, verbose, stop_when)])[0]
+
+
+def _run_interleaved(tasks: list[tuple]) -> list[dict]:
+    """Run several (system, seed) runs in this process, one new evaluation of each in turn.
+
+    Round-robin keeps the runs a process holds at the same number of evaluations, so that
+    system-parallel runs progress together however few processes there are (a run that
+    finds the target early is not kept waiting behind whole other runs). Each run's results do
+    not depend on the interleaving (own random numbers, own database). Returns their counters.
+    """
+    steps = [_run_steps(*task) for task in tasks]
+    counters: list[dict | None] = [None] * len(steps)
+    active = list(range(len(steps)))
+    while active:
+        for k in list(active):
+            try:
+                next(steps[k])
+            except StopIteration as done:
+                counters[k] = done.value
+                active.remove(k)
+    return counters
+
+
+def _run_steps(
+    cfg: SearchConfig,
+    calculator_factory: Callable[[], Calculator],
+    system: str,
+    seed: int,
+    out_dir: str,
+    verbose: bool = True,
+    stop_when: Callable[[Atoms, float, int], bool] | None = None,
+) -> Generator[None, None, dict]:
+    """The run of :func:`run_system` as a generator that yields after each new evaluation and
+    returns the counters."""
     check_system(system)
     log = _Log(out_dir, verbose)
     tag = f"[{system} s{seed}]"
@@ -186,13 +221,16 @@ def run_system(
     stop_path = os.path.join(out_dir, STOP_FILE)
 
     starts = StartingStructures(comp, system, np.random.default_rng([seed, sys_index, 0]), dmin,
-                                cfg.volume_per_atom, int(round(cfg.symmetric_start * cfg.population)))
+                                cfg.volume_per_atom, cfg.symmetric_start)
     first = []
     for i in range(cfg.population):
         if stop_when is not None and os.path.exists(stop_path):
             log(f"{tag} stop requested in the first generation")
             return counters
+        new = counters["new_evaluations"]
         first.append(evaluate(0, i, lambda rng, i=i: starts.get(i)))
+        if counters["new_evaluations"] > new:
+            yield
     merge(first)
     if len(population) < 2:
         log(f"{tag} stopped: fewer than 2 valid structures in the first generation")
@@ -214,19 +252,25 @@ def run_system(
             ids = [f"{parents[k].gen}.{parents[k].idx}" for k in (i, j)]
             return child, origin, {"parents": ids}
 
-        merge([evaluate(gen, i, child_maker) for i in range(cfg.children)])
+        children = []
+        for i in range(cfg.children):
+            new = counters["new_evaluations"]
+            children.append(evaluate(gen, i, child_maker))
+            if counters["new_evaluations"] > new:
+                yield
+        merge(children)
         progress(gen)
     return counters
 
 
-def _run_task(args: tuple) -> dict:
-    # one BLAS thread per run: the matrices are tiny (BFGS on 3N + 9) and the runs are parallel
+def _run_tasks(tasks: list[tuple]) -> list[dict]:
+    # one BLAS thread per process: the matrices are tiny (BFGS on 3N + 9) and the runs are parallel
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
-        return run_system(*args)
+        return _run_interleaved(tasks)
     with threadpool_limits(1):
-        return run_system(*args)
+        return _run_interleaved(tasks)
 
 
 # ---------------------------------------------------------------------------- search()
@@ -306,10 +350,11 @@ def search(
     systems : crystal systems to search (default all seven).
     population, children, select_fraction, mutation_probability : GA settings (64, 16, 1/3, 0.05).
     symmetric_start : share of the first generation (0–1) taken from the system's highest-
-        symmetry Wyckoff prototypes (:func:`xtalnn.search.generate.symmetric_prototypes`:
-        group order, then fewest occupied sites, then fewest free coordinates), evaluated first;
-        the rest are pyxtal's random draws (uniform over the system's space groups). 0 gives the
-        seed paper's all-random start. Starting structures are deduplicated before relaxation.
+        symmetry Wyckoff prototypes in rank order (:func:`xtalnn.search.generate.prototype_levels`:
+        group order, then fewest occupied sites, then fewest free coordinates), spread evenly
+        over it (0.5: prototype, random, prototype, …); the others are pyxtal's random draws
+        (uniform over the system's space groups). 0 gives the seed paper's all-random start.
+        Starting structures on fixed Wyckoff sites are deduplicated before relaxation.
     generations : generations after the first one (the active-learning driver sets it).
     seeds_per_system, seed : independent runs per system use seeds ``seed … seed + n − 1``.
     top_k : distinct structures reported per system.
@@ -319,7 +364,8 @@ def search(
     min_distances : ``{("A", "B"): Å}`` overriding ``0.7 × (r_cov,A + r_cov,B)``.
     out_dir : folder for the run databases, ``best.db``, CIFs, PNG and log (default: a temporary
         folder). Re-running with the same folder resumes the search.
-    workers : processes (default: CPU count); runs are (system, seed) pairs.
+    workers : processes (default: CPU count); runs are (system, seed) pairs, each process takes
+        every ``workers``-th run and advances its runs one evaluation at a time in turn.
     stop_when : optional picklable ``(atoms, energy_per_atom, spacegroup) -> bool``; when true for
         any candidate, all runs stop at their next generation (benchmarks).
 
@@ -362,17 +408,21 @@ def search(
     workers = workers or os.cpu_count() or 1
     factory, workers = _factory(calculator, workers)
     tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when) for s in systems for k in cfg.run_seeds()]
+    # each process takes every workers-th run and interleaves its runs one evaluation at a time
+    workers = min(workers, len(tasks))
+    shares = [tasks[w::workers] for w in range(workers)]
     start = time.perf_counter()
-    if workers == 1 or len(tasks) == 1:
-        stats = [_run_task(t) for t in tasks]
+    if workers == 1:
+        per_share = [_run_tasks(tasks)]
     else:
         import multiprocessing
 
         # fork: works from scripts without a __main__ guard; the parent never starts a calculator
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
-            stats = list(pool.map(_run_task, tasks))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            per_share = list(pool.map(_run_tasks, shares))
+    stats = [per_share[k % workers][k // workers] for k in range(len(tasks))]  # task order
     wall = time.perf_counter() - start
     return report.collect(out_dir, cfg, stats, wall)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,8 +177,10 @@ def prototype_structure(
 class StartingStructures:
     """The distinct starting structures of one run, in evaluation order (deterministic in ``rng``).
 
-    The first ``n_symmetric`` come from :func:`symmetric_prototypes` (highest symmetry first;
-    prototypes of equal rank in random order), the rest from :func:`random_structure`. Every
+    A share ``symmetric_share`` (0–1) of them, spread evenly and starting with the first, come
+    from :func:`prototype_levels` (highest symmetry first; prototypes of equal rank in random
+    order), the others from :func:`random_structure` (with 0.5 they alternate: prototype,
+    random, prototype, …; when the prototypes run out, random draws take their place). Every
     structure made only of fixed Wyckoff sites is compared with the earlier ones *before* it is
     relaxed (:func:`.dedup.fixed_site_key`, then pymatgen ``StructureMatcher`` with volume
     scaling); a duplicate is skipped without costing an evaluation. ``get(k)`` returns the k-th structure as ``(atoms, origin, extra)`` or None when
@@ -191,11 +194,13 @@ class StartingStructures:
         rng: np.random.Generator,
         dmin: dict[tuple[str, str], float],
         volume_per_atom: float | None = None,
-        n_symmetric: int = 0,
+        symmetric_share: float = 0.0,
         max_attempts: int = 40,
     ):
+        if not 0.0 <= symmetric_share <= 1.0:
+            raise ValueError(f"symmetric_share must lie in [0, 1], got {symmetric_share}")
         self.composition, self.system, self.rng, self.dmin = composition, system, rng, dmin
-        self.volume_per_atom, self.n_symmetric, self.max_attempts = volume_per_atom, n_symmetric, max_attempts
+        self.volume_per_atom, self.share, self.max_attempts = volume_per_atom, symmetric_share, max_attempts
         self.made: list[tuple[Atoms, str, dict] | None] = []
         self._seen: dict[tuple, list] = {}  # fixed-site key -> pymatgen structures
         self._levels: Iterator[list[Prototype]] | None = None
@@ -221,7 +226,8 @@ class StartingStructures:
         return self._queue.pop(0)
 
     def _next(self) -> tuple[Atoms, str, dict] | None:
-        symmetric = len(self.made) < self.n_symmetric
+        k = len(self.made)
+        symmetric = math.ceil((k + 1) * self.share - 1e-9) > math.ceil(k * self.share - 1e-9)
         for _ in range(self.max_attempts):
             proto = self._next_prototype() if symmetric else None
             if proto is not None:
