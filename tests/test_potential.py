@@ -122,6 +122,12 @@ def tiny_model(activation="tanh", reference=(-1615.0, -440.0)):
                      reference_energies=reference, n_features=acsf.n_features)
 
 
+def test_config_names_every_activation_of_the_model():
+    from xtalnn.potential import config
+
+    assert tuple(ACTIVATIONS) == config.ACTIVATIONS
+
+
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_every_activation_scripts_and_sums_atomic_energies_in_float64(activation, small):
     model = tiny_model(activation)
@@ -168,14 +174,18 @@ def test_cached_descriptor_derivatives_give_the_same_loss_and_gradients(small):
     from xtalnn.potential.train import cache_jacobians, graphs_loss
 
     model = tiny_model()
-    graphs = [D.build_graph(a, ["Ti", "O"], model.cutoff, (-1615.0, -440.0)) for a in small[:3]]
+    big = small[0].repeat((3, 3, 3))  # n² > edges: stays on the op's double backward
+    big.calc = SinglePointCalculator(big, energy=27 * small[0].get_potential_energy(),
+                                     forces=np.tile(small[0].get_forces(), (27, 1)))
+    graphs = [D.build_graph(a, ["Ti", "O"], model.cutoff, (-1615.0, -440.0)) for a in [*small[:3], big]]
     loss_op = graphs_loss(model, graphs, 0.2)[0]
     grads_op = torch.autograd.grad(loss_op, list(model.parameters()))
-    cache_jacobians(model, graphs, chunk=2)
-    assert graphs[0].J.shape == (graphs[0].edge_index.shape[1], model.n_features, 3)
+    assert cache_jacobians(model, graphs, chunk=2) == 3
+    n, F = graphs[0].n_atoms, model.n_features
+    assert graphs[0].J.shape == (n * F, n * 3) and graphs[-1].J is None
     loss_cached = graphs_loss(model, graphs, 0.2)[0]
     grads_cached = torch.autograd.grad(loss_cached, list(model.parameters()))
-    assert float(loss_cached) == pytest.approx(float(loss_op), rel=1e-12)
+    assert loss_cached.item() == pytest.approx(loss_op.item(), rel=1e-12)
     for a, b in zip(grads_op, grads_cached):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 

@@ -12,7 +12,18 @@ Modules: :mod:`.data` (CSV, formula parsing), :mod:`.features` (fractions, eleme
 :mod:`.workflow` (end-to-end jobs), :mod:`.cli`.
 """
 
-from .data import CompositionDataError, parse_formula, read_table
-from .export import CompositionModel, save_model
+import importlib
 
-__all__ = ["CompositionDataError", "CompositionModel", "parse_formula", "read_table", "save_model"]
+#: the networks ``CompositionConfig.arch`` can name (see :mod:`.models`)
+ARCHITECTURES = ("seed", "default")
+
+_EXPORTS = {"CompositionDataError": "data", "parse_formula": "data", "read_table": "data",
+            "CompositionModel": "export", "save_model": "export"}
+__all__ = ["ARCHITECTURES", *sorted(_EXPORTS)]
+
+
+def __getattr__(name):
+    """Submodules load on first use, so ``xtalnn --help`` does not pay for torch."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"xtalnn.composition.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'xtalnn.composition' has no attribute {name!r}")

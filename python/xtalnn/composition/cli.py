@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from .training import ARCHITECTURES
+from . import ARCHITECTURES
 
 
 def register(subparsers) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import ARCHITECTURES
 from .models import AttentionNet, Ensemble, SeedNet
 
-ARCHITECTURES = ("seed", "default")
 
 
 @dataclass

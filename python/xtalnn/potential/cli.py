@@ -8,7 +8,7 @@ import sys
 
 
 def register(sub) -> None:
-    from xtalnn.potential.train import OPTIMIZERS, SCHEDULES, TrainConfig
+    from xtalnn.potential.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a potential on energies (and forces) of structures",
@@ -36,7 +36,7 @@ def register(sub) -> None:
     g.add_argument("--acsf-angular", choices=("g4", "g5", "both"), help=f"default {d.acsf_angular}")
     g = p.add_argument_group("network and optimisation")
     g.add_argument("--hidden", type=int, nargs="+", help=f"hidden layer sizes (default {' '.join(map(str, d.hidden))})")
-    g.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "elu", "prelu", "silu"),
+    g.add_argument("--activation", choices=ACTIVATIONS,
                    help=f"default {d.activation}")
     g.add_argument("--optimizer", type=str.lower, choices=sorted(OPTIMIZERS),
                    help=f"default {d.optimizer}")
@@ -54,7 +54,7 @@ def register(sub) -> None:
     g.add_argument("--force-fraction", type=float,
                    help=f"share of training structures whose forces enter the loss (default {d.force_fraction})")
     g.add_argument("--cache-derivatives", action=argparse.BooleanOptionalAction,
-                   help="keep ∂G/∂edge_vec of the force structures in memory (faster, same loss; "
+                   help="keep ∂G/∂x of small-cell force structures in memory (n² ≤ edges; faster, same loss; "
                         f"default {d.cache_derivatives})")
     g.add_argument("--lbfgs-iterations", type=int, help=f"L-BFGS iterations per epoch (default {d.lbfgs_iterations})")
     g.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
@@ -112,7 +112,7 @@ def read_config_file(path: str) -> dict:
 
 def config_from_args(args):
     """TrainConfig from (lowest to highest priority) defaults, --preset, --config, explicit options."""
-    from xtalnn.potential.train import TrainConfig, preset
+    from xtalnn.potential.config import TrainConfig, preset
 
     values: dict = {}
     file_values = read_config_file(args.config) if args.config else {}

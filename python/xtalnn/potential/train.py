@@ -11,119 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import json
 import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from xtalnn.potential import data as D
-from xtalnn.potential.model import ACTIVATIONS, Potential
+from xtalnn.potential.config import OPTIMIZERS, SCHEDULES, TrainConfig, preset  # noqa: F401 (re-exported)
+from xtalnn.potential.model import Potential
 
-OPTIMIZERS = {name.lower(): name for name in
-              ("SGD", "Adadelta", "Adagrad", "RMSprop", "Adam", "Adamax", "ASGD", "Rprop", "LBFGS")}
-SCHEDULES = ("plateau", "cosine", "step", "exponential", "none")
 CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class TrainConfig:
-    """All settings of a training run (lengths in Å, learning rate per optimiser step).
-
-    The defaults are the settings recorded in benchmarks/RESULTS.md (## Potential) for the TiO2 set.
-    """
-
-    elements: list = field(default_factory=list)
-    # descriptor
-    descriptor: str = "acsf"              # "acsf" | "chebyshev"
-    cutoff: float = 6.5                   # ACSF cutoff; Chebyshev radial cutoff (Å)
-    angular_cutoff: float | None = None   # Chebyshev angular cutoff (Å); default = cutoff
-    radial_order: int = 16                # Chebyshev
-    angular_order: int = 4                # Chebyshev
-    acsf_radial: int = 8                  # ACSF.default(n_radial=…)
-    acsf_angular_eta: int = 3             # ACSF.default(n_angular_eta=…)
-    acsf_angular: str = "g5"              # "g4" | "g5" | "both"
-    # network
-    hidden: list = field(default_factory=lambda: [32, 32])
-    activation: str = "tanh"
-    # optimisation
-    optimizer: str = "lbfgs"
-    lr: float = 1.0
-    weight_decay: float = 0.0
-    batch_size: int | str = "full"        # 1, 8, 16, 32, … or "full"
-    epochs: int = 400
-    schedule: str = "none"                # see SCHEDULES
-    lr_factor: float = 0.5                # plateau/step/exponential factor
-    lr_patience: int = 15                 # plateau patience / step size (epochs)
-    min_lr: float = 1e-5
-    patience: int = 40                    # early stopping (epochs without validation improvement)
-    force_weight: float = 0.05            # w_F (eV/atom per eV/Å); 0 trains on energies only
-    force_fraction: float = 0.125         # share of training structures whose forces enter the loss
-    cache_derivatives: bool = False       # keep ∂G/∂edge_vec of the training structures (memory E·F·3 doubles)
-    lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
-    split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    seed: int = 0
-    threads: int | None = None
-    limit: int | None = None              # read at most this many structures per data path
-    max_time: float | None = None         # stop after this many minutes (keeps the best model)
-
-    def __post_init__(self):
-        self.elements = list(self.elements)
-        self.hidden = [int(h) for h in self.hidden]
-        self.split = [float(x) for x in self.split]
-        self.optimizer = self.optimizer.lower()
-        if isinstance(self.batch_size, str) and self.batch_size != "full":
-            self.batch_size = int(self.batch_size)
-
-    def validate(self) -> None:
-        if not self.elements:
-            raise ValueError("give the model's elements (--elements Ti O)")
-        if self.descriptor not in ("acsf", "chebyshev"):
-            raise ValueError(f"descriptor must be 'acsf' or 'chebyshev', got {self.descriptor!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS.values())}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.batch_size != "full" and int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer or 'full', got {self.batch_size!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.force_weight < 0:
-            raise ValueError(f"force_weight must be >= 0, got {self.force_weight}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-
-def preset(name: str, descriptor: str = "acsf") -> dict:
-    """Named settings. ``seed``: the seed paper's choices — ACSF, 2×10 tanh, Adam 1e-4, batch 1;
-    with the Chebyshev descriptor Adamax 1e-3, batch 8 (aenet-like 8.0/6.5 Å, orders 16/4)."""
-    if name == "seed":
-        if descriptor == "chebyshev":
-            return dict(descriptor="chebyshev", cutoff=8.0, angular_cutoff=6.5, radial_order=16, angular_order=4,
-                        hidden=[10, 10], activation="tanh", optimizer="adamax", lr=1e-3, batch_size=8,
-                        schedule="none", force_fraction=1.0)
-        return dict(descriptor="acsf", cutoff=6.5, hidden=[10, 10], activation="tanh", optimizer="adam",
-                    lr=1e-4, batch_size=1, schedule="none", force_fraction=1.0)
-    if name == "default":
-        return {}
-    raise ValueError(f"unknown preset {name!r} (known: seed, default)")
-
 
 def make_descriptor(config: TrainConfig):
     """``(descriptor module, its constructor settings for the metadata)``."""
@@ -184,12 +87,28 @@ def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
     return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
 
 
-def cache_jacobians(model, graphs: list, chunk: int = 32) -> None:
-    """Store G and J = ∂G_centre/∂edge_vec [E, F, 3] of each graph, from the op's backward (one
-    vector-Jacobian product per feature). A descriptor row depends only on the edges of its centre,
-    so J is exact and E·F·3 numbers; forces then need no descriptor call: F = Σ_e ±(∂E/∂G_c · J_e)."""
-    for k in range(0, len(graphs), chunk):
-        part = graphs[k:k + chunk]
+def dense_position_jacobian(edge_index: torch.Tensor, J: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """∂G_i/∂x_k of one structure as a matrix [n·F, n·3] (row i·F + f, column k·3 + c) from the edge
+    derivatives J [E, F, 3] = ∂G_centre/∂edge_vec, with edge_vec = x_j − x_i + S·cell: every edge
+    i→j adds J_e to ∂G_i/∂x_j and subtracts it from ∂G_i/∂x_i (periodic images of one pair add up)."""
+    centre, neighbour = edge_index
+    n, F = n_atoms, J.shape[1]
+    K = torch.zeros(n * n, F, 3, dtype=J.dtype)
+    K.index_add_(0, centre * n + neighbour, J)
+    K.index_add_(0, centre * n + centre, -J)
+    return K.view(n, n, F, 3).permute(0, 2, 1, 3).reshape(n * F, n * 3)
+
+
+def cache_jacobians(model, graphs: list, chunk: int = 32) -> int:
+    """Store G and the dense position Jacobian ∂G/∂x [n·F, n·3] (:func:`dense_position_jacobian`) of
+    each graph whose dense form is no larger than its edge form (n² ≤ edges: small periodic cells,
+    where one atom pair has many images); forces then cost one matrix-vector product per structure
+    and no descriptor call: F = −(∂E/∂G)·∂G/∂x. The edge derivatives come from the op's backward,
+    one vector-Jacobian product per feature. Returns the number of graphs cached; the others keep
+    ``J = None`` and go through the op's double backward."""
+    todo = [g for g in graphs if g.n_atoms ** 2 <= g.edge_index.shape[1]]
+    for k in range(0, len(todo), chunk):
+        part = todo[k:k + chunk]
         b = D.collate(part)
         vec = b.edge_vec(b.positions).detach().requires_grad_(True)
         G = model.descriptors(b.species, b.edge_index, vec, int(b.species.shape[0]))
@@ -201,58 +120,99 @@ def cache_jacobians(model, graphs: list, chunk: int = 32) -> None:
         G = G.detach()
         for g, g_block, j_block in zip(part, torch.split(G, [x.n_atoms for x in part]),
                                        torch.split(J, [x.edge_index.shape[1] for x in part])):
-            g.G, g.J = g_block.clone(), j_block.clone()
+            g.G, g.J = g_block.clone(), dense_position_jacobian(g.edge_index, j_block, g.n_atoms)
+    return len(todo)
 
 
-def predict_cached(model, batch: D.Batch, G: torch.Tensor, J: torch.Tensor, create_graph: bool = True):
-    """Energies and forces from cached descriptors G and derivatives J (same values as :func:`predict`)."""
-    G = G.detach().requires_grad_(True)
-    atomic = model.network_energies(batch.species, G)
-    energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
-    (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=create_graph)
-    centre, neighbour = batch.edge_index[0], batch.edge_index[1]
-    g = torch.einsum("ef,efc->ec", dE_dG[centre], J)  # ∂E/∂edge_vec
-    forces = torch.zeros_like(batch.positions).index_add(0, centre, g).index_add(0, neighbour, -g)
-    return energy, forces
+@dataclass
+class _CachedSet:
+    """Graphs with cached descriptors, concatenated once: energy inputs for all, and the force
+    structures grouped by atom count so their Jacobians stack into one batched product per size."""
+
+    species: torch.Tensor
+    G: torch.Tensor
+    structure: torch.Tensor
+    energy: torch.Tensor
+    n_atoms: torch.Tensor
+    groups: list  # (atom rows [B·n], Jacobians [B, n·F, n·3], reference forces [B·n, 3])
+
+    @classmethod
+    def build(cls, graphs: list, use_forces) -> "_CachedSet":
+        counts = torch.tensor([g.n_atoms for g in graphs], dtype=torch.int64)
+        start = (torch.cumsum(counts, 0) - counts).tolist()
+        by_size: dict = {}
+        for g, s in zip(graphs, start):
+            if use_forces(g):
+                by_size.setdefault(g.n_atoms, []).append((g, s))
+        groups = []
+        for n, members in sorted(by_size.items()):
+            rows = torch.cat([torch.arange(s, s + n) for _, s in members])
+            stacked = torch.stack([g.J for g, _ in members])
+            for b, (g, _) in enumerate(members):
+                g.J = stacked[b]  # a view: the stacked copy is the only one kept
+            groups.append((rows, stacked, torch.cat([g.forces for g, _ in members])))
+        return cls(torch.cat([g.species for g in graphs]), torch.cat([g.G for g in graphs]),
+                   torch.repeat_interleave(torch.arange(len(graphs)), counts),
+                   torch.tensor([g.energy for g in graphs], dtype=torch.float64), counts.to(torch.float64), groups)
+
+    def loss_terms(self, model):
+        """(Σ (ΔE/n)², Σ ΔF² or None, n_force_components) with forces from the cached Jacobians."""
+        G = self.G.detach().requires_grad_(bool(self.groups))
+        atomic = model.network_energies(self.species, G)
+        energy = torch.zeros(len(self.energy), dtype=torch.float64).index_add(0, self.structure, atomic)
+        e2 = (((energy - self.energy) / self.n_atoms) ** 2).sum()
+        if not self.groups:
+            return e2, None, 0
+        (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=True)
+        f2, n_f = torch.zeros((), dtype=torch.float64), 0
+        for rows, J, reference in self.groups:
+            d = dE_dG[rows].reshape(J.shape[0], 1, J.shape[1])
+            forces = -torch.bmm(d, J).reshape(-1, 3)
+            f2 = f2 + ((forces - reference) ** 2).sum()
+            n_f += reference.numel()
+        return e2, f2, n_f
 
 
 def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, cache: dict | None = None):
-    """:func:`batch_loss` over ``graphs``: structures with ``use_forces`` go through the op's double
-    backward (or their cached derivatives, see :func:`cache_jacobians`); the others contribute energies
-    only, from cached descriptors where present. ``cache`` (a dict) keeps collated batches between calls
-    (full-batch training)."""
-    with_f = [g for g in graphs if force_weight > 0 and g.forces is not None and g.use_forces]
-    without = [g for g in graphs if not (force_weight > 0 and g.forces is not None and g.use_forces)]
+    """:func:`batch_loss` over ``graphs``. Graphs with cached descriptors (and, if their forces enter
+    the loss, cached Jacobians: :func:`cache_jacobians`) need no descriptor call; the others go
+    through the op (its double backward for force structures), or ``descriptor_fn`` if given.
+    ``cache`` (a dict) keeps the concatenated inputs between calls (full-batch training)."""
+
+    def use_forces(g):
+        return force_weight > 0 and g.forces is not None and g.use_forces
+
+    cached, direct_f, direct_e = [], [], []
+    for g in graphs:
+        if descriptor_fn is None and g.G is not None and (g.J is not None or not use_forces(g)):
+            cached.append(g)
+        else:
+            (direct_f if use_forces(g) else direct_e).append(g)
     e2 = torch.zeros((), dtype=torch.float64)
     f2, n_f = None, 0
-    if with_f:
-        key = ("f",) + tuple(id(g) for g in with_f)
-        if cache is not None and key in cache:
-            batch, G, J = cache[key]
-        else:
-            batch, G, J = D.collate(with_f), None, None
-            if descriptor_fn is None and all(g.J is not None for g in with_f):
-                G = torch.cat([g.G for g in with_f])
-                J = torch.cat([g.J for g in with_f]) if len(with_f) > 1 else with_f[0].J
-            if cache is not None:
-                cache[key] = (batch, G, J)
-        if J is not None:
-            energy, forces = predict_cached(model, batch, G, J)
-        else:
-            energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
-        e2, _, f2, n_f = loss_terms(batch, energy, forces)
-    if without:
-        key = ("e",) + tuple(id(g) for g in without)
-        batch = cache.get(key) if cache is not None else None
-        if batch is None:
-            batch = D.collate(without)
-            if cache is not None:
-                cache[key] = batch
-        if descriptor_fn is None and all(g.G is not None for g in without):
-            atomic = model.network_energies(batch.species, torch.cat([g.G for g in without]))
-            energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
-        else:
-            energy, _ = predict(model, batch, forces=False, descriptor_fn=descriptor_fn)
+
+    def remember(key, make):
+        if cache is None:
+            return make()
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    if cached:
+        part = remember(("cached",) + tuple(id(g) for g in cached), lambda: _CachedSet.build(cached, use_forces))
+        e2_c, f2_c, n_f = part.loss_terms(model)
+        e2 = e2 + e2_c
+        f2 = f2_c
+    if direct_f:
+        batch = remember(("f",) + tuple(id(g) for g in direct_f), lambda: D.collate(direct_f))
+        energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
+        e2_d, _, f2_d, n_d = loss_terms(batch, energy, forces)
+        e2 = e2 + e2_d
+        f2 = f2_d if f2 is None else f2 + f2_d
+        n_f += n_d
+    if direct_e:
+        batch = remember(("e",) + tuple(id(g) for g in direct_e), lambda: D.collate(direct_e))
+        energy, _ = predict(model, batch, forces=False, descriptor_fn=descriptor_fn)
         e2 = e2 + loss_terms(batch, energy, None)[0]
     loss = torch.sqrt(e2 / len(graphs) + 1e-14)
     if f2 is not None:
@@ -578,8 +538,11 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     mark_force_structures(train_graphs, config.force_fraction if config.force_weight > 0 else 0.0, config.seed)
     cache_descriptors(model, train_graphs)
     if config.cache_derivatives and config.force_weight > 0:
-        say("caching descriptor derivatives of the training structures")
-        cache_jacobians(model, [g for g in train_graphs if g.use_forces and g.forces is not None])
+        force_graphs = [g for g in train_graphs if g.use_forces and g.forces is not None]
+        n_cached = cache_jacobians(model, force_graphs)
+        megabytes = sum(g.J.numel() * 8 for g in force_graphs if g.J is not None) / 1e6
+        say(f"cached ∂G/∂x of {n_cached} of {len(force_graphs)} force structures ({megabytes:.0f} MB); "
+            "the others use the op's double backward")
     w = config.force_weight
     full_cache = {} if batch_size >= len(train_graphs) else None
 
