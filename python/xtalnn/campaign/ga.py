@@ -35,6 +35,7 @@ def run_ga(task: GATask) -> list[dict]:
 
     torch.set_num_threads(1)
     os.makedirs(task.out_dir, exist_ok=True)
+    _drop_unreadable_run_databases(task.out_dir)
     import warnings
 
     with warnings.catch_warnings():  # extrapolation is expected while the model is young: labelling fixes it
@@ -44,6 +45,29 @@ def run_ga(task: GATask) -> list[dict]:
                         out_dir=task.out_dir, workers=1, verbose=False, **task.settings)
     return [{"atoms": c.atoms, "energy_per_atom": float(c.energy_per_atom), "spacegroup": int(c.spacegroup)}
             for c in result.by_system.get(task.system, [])]
+
+
+def _drop_unreadable_run_databases(out_dir: str) -> None:
+    """Make a GA folder usable after kill -9: stale ase.db lock files are removed, and a run database
+    left half-initialised (ase.db creates its SQLite tables one by one) is deleted; it only holds GA
+    progress, which the seeded GA recomputes exactly."""
+    import glob
+
+    import ase.db
+
+    for lock in glob.glob(os.path.join(out_dir, "runs", "*.db.lock")):
+        # ase.db's lock file outlives a kill -9 and would block the run's next write forever; one
+        # campaign process owns this folder, so a lock found before the GA starts is stale
+        os.remove(lock)
+    for path in glob.glob(os.path.join(out_dir, "runs", "*.db")):
+        try:
+            db = ase.db.connect(path, type="db")
+            list(db.select(system="none", seed=-1, limit=1))
+            db.count()
+        except Exception:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
 
 
 class Deduplicator:

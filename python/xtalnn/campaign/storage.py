@@ -90,8 +90,20 @@ class LabelStore:
                                           "pip install 'xtalnn[campaign]'") from err
         else:
             os.makedirs(os.path.dirname(os.path.abspath(self.url)) or ".", exist_ok=True)
+            if not os.path.exists(self.url):
+                # ase.db creates its tables one by one: build the empty database aside and move it
+                # into place, so a kill -9 never leaves a half-initialised campaign database
+                tmp = f"{self.url}.init.db"
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                ase.db.connect(tmp, type="db", use_lock_file=False).count()
+                os.replace(tmp, self.url)
         try:
-            self.db = ase.db.connect(self.url, type="postgresql" if is_postgres(self.url) else "db")
+            if is_postgres(self.url):
+                self.db = ase.db.connect(self.url, type="postgresql")
+            else:  # no ase lock file: a kill -9 would leave it behind and block every later write;
+                # only the campaign's main process writes, and SQLite locks by itself
+                self.db = ase.db.connect(self.url, type="db", use_lock_file=False)
             self.count()
         except Exception as err:
             # psycopg2's messages can quote the DSN: say what failed without it

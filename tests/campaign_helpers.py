@@ -1,0 +1,190 @@
+"""Shared by the campaign tests: a tiny Si8 campaign config and a throw-away PostgreSQL server."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import xtalnn
+
+PYTHON = sys.executable
+# subprocesses import the same xtalnn as this process (the installed package in CI, python/ in development)
+ENV = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1",
+       "OMP_WAIT_POLICY": "PASSIVE"}
+
+TINY_TOML = """
+composition = "Si8"
+seed = 3
+max_cycles = 2
+overlap = true
+
+[ga]
+systems = ["cubic", "hexagonal"]
+population = 5
+children = 2
+generations = 1
+recommendations = 6
+relax_steps = 15
+final_generations = 1
+final_seeds = 1
+final_candidates = 3
+final_relabel = 2
+
+[oracle]
+calculator = "sw-si"
+
+[training]
+hidden = [6, 6]
+epochs = 8
+patience = 5
+cutoff = 4.0
+acsf_radial = 5
+acsf_angular_eta = 2
+force_fraction = 1.0
+min_loss = 0.01
+
+[convergence]
+min_structures = 1000
+max_val_rmse = 0.08
+
+[database]
+url = "{db}"
+
+[executor]
+workers = 2
+"""
+
+
+def tiny_config(folder, db: str = "campaign.db", **replace) -> str:
+    """Write the tiny campaign TOML into ``folder``; returns its path."""
+    text = TINY_TOML.replace("{db}", db)
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    path = os.path.join(folder, "tiny.toml")
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def run_cli(*args, env=None, timeout=900):
+    return subprocess.run([PYTHON, "-m", "xtalnn.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env or ENV, timeout=timeout)
+
+
+def labelled(url: str) -> dict:
+    """{uid: oracle energy (eV/atom) or 'failed'} of frame 0 rows, and asserts each uid is stored once."""
+    import ase.db
+
+    db = ase.db.connect(url)
+    out: dict = {}
+    for row in db.select(frame=0):
+        assert row.uid not in out, f"{row.uid} labelled twice"
+        out[row.uid] = row.get("oracle_energy", "failed")
+    return out
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+def _find(binary: str) -> str | None:
+    found = shutil.which(binary)
+    if found:
+        return found
+    hits = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{binary}"))
+    return hits[-1] if hits else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """A real PostgreSQL server in a temporary folder on 127.0.0.1 (initdb/pg_ctl as a normal user:
+    as root the server runs as ``nobody``), user ``xtalnn`` with a password (scram-sha-256)."""
+
+    user = "xtalnn"
+
+    def __init__(self):
+        initdb, pg_ctl = _find("initdb"), _find("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's "
+                               "`postgresql` package (.ci/run does)")
+        self.initdb, self.pg_ctl = initdb, pg_ctl
+        self.root = tempfile.mkdtemp(prefix="xtalnn-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.port = _free_port()
+        self.password = "pw-" + os.urandom(6).hex()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
+            self.prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        pwfile = os.path.join(self.root, "pw")
+        with open(pwfile, "w") as fh:
+            fh.write(self.password + "\n")
+        if self.prefix:
+            os.chown(pwfile, nobody.pw_uid, nobody.pw_gid)
+        self._run(self.initdb, "-D", self.data, "-U", self.user, f"--pwfile={pwfile}", "--auth=scram-sha-256",
+                  "-E", "UTF8", "--locale=C")
+        self._run(self.pg_ctl, "-D", self.data, "-l", os.path.join(self.root, "log"), "-w", "-t", "60", "-o",
+                  f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off", "start")
+        self.started = True
+        with open(os.path.join(self.data, "postmaster.pid")) as fh:
+            self.pid = int(fh.readline())
+        env = {**os.environ, "PGPASSWORD": self.password}
+        import psycopg2
+
+        for _ in range(50):
+            try:
+                con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres",
+                                       password=self.password)
+                break
+            except psycopg2.OperationalError:
+                time.sleep(0.2)
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("CREATE DATABASE campaign")
+            cur.execute("CREATE DATABASE campaign2")
+        con.close()
+        self.env = env
+
+    def url(self, db: str = "campaign") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
+
+    def _run(self, *cmd):
+        out = subprocess.run(self.prefix + list(cmd), capture_output=True, text=True, cwd=self.root)
+        if out.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+
+    def stop(self):
+        """Stop the server (pg_ctl, then SIGKILL to its postmaster if still alive) and remove its folder."""
+        if getattr(self, "started", False):
+            subprocess.run(self.prefix + [self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"],
+                           capture_output=True, cwd=self.root)
+            deadline = time.time() + 30
+            while _alive(self.pid) and time.time() < deadline:
+                time.sleep(0.2)
+            if _alive(self.pid):
+                os.kill(self.pid, 9)
+            self.started = False
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not a server
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,242 @@
+"""The active-learning campaign end to end with real parts: Stillinger–Weber LAMMPS as the oracle,
+SQLite and a real PostgreSQL server through ase.db, a real Dask LocalCluster, kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+
+import ase.db
+import numpy as np
+import pytest
+
+from campaign_helpers import ENV, PYTHON, PostgresServer, labelled, run_cli, tiny_config
+from xtalnn.campaign import ConfigError, from_dict, load_config, run
+from xtalnn.campaign.storage import check_url, redact
+
+
+# ---------------------------------------------------------------------------- config, security
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[ga\]: populaton"):
+        from_dict({"composition": "Si8", "ga": {"populaton": 4}})
+    with pytest.raises(ConfigError, match=r"\[ga\] systems: unknown \['cubik'\]"):
+        from_dict({"composition": "Si8", "ga": {"systems": ["cubik"]}})
+    with pytest.raises(ConfigError, match="give composition"):
+        from_dict({})
+    with pytest.raises(ConfigError, match=r"\[training\]: .*optimizer"):
+        from_dict({"composition": "Si8", "training": {"optimizer": "nope"}})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    cfg = load_config(tiny_config(str(tmp_path)))
+    assert cfg.ga.systems == ["cubic", "hexagonal"] and cfg.min_loss == 0.01 and cfg.training["epochs"] == 8
+
+
+def test_database_passwords_never_from_the_config():
+    with pytest.raises(ValueError, match="must not contain a password: put it in the PGPASSWORD"):
+        from_dict({"composition": "Si8", "database": {"url": "postgresql://me:secret@db.example:5432/c"}})
+    with pytest.raises(ValueError, match="must not contain a password"):
+        check_url("postgresql://me@db.example/c?password=secret")
+    assert redact("postgresql://me:secret@db.example:5432/c") == "postgresql://me@db.example:5432/c"
+    check_url("postgresql://me@db.example:5432/c")
+    check_url("campaign.db")
+
+
+# ---------------------------------------------------------------------------- the reference run
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny Si8 campaign, local processes, SQLite."""
+    folder = tmp_path_factory.mktemp("reference")
+    cfg = load_config(tiny_config(str(folder)))
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    result = run(cfg, str(folder / "out"), echo=lines.append)
+    return {"folder": folder, "out": folder / "out", "result": result, "lines": lines,
+            "labelled": labelled(str(folder / "out" / "campaign.db")), "seconds": time.perf_counter() - t0}
+
+
+def test_campaign_runs_cycles_and_reports(reference):
+    out, result, lines = reference["out"], reference["result"], reference["lines"]
+    progress = [line for line in lines if line.startswith("cycle ") and "training set" in line]
+    assert [line.split(":")[0].split()[-1] for line in progress] == ["1", "2"], lines
+    assert "val RMSE" in progress[-1] and "best eV/atom" in progress[-1]
+    labels = reference["labelled"]
+    ga = [u for u in labels if u.startswith("c00")]
+    final = [u for u in labels if u.startswith("final-")]
+    assert 6 <= len(ga) <= 2 * 2 * 6 and 1 <= len(final) <= 4
+    assert all(isinstance(e, float) for e in labels.values())  # SW never fails on these
+    assert result.oracle_calls == len(labels)
+    # two models, the second warm-started from the first, only complete ones used
+    done = [json.loads((out / "models" / f"cycle-00{c}" / "done.json").read_text()) for c in (1, 2)]
+    assert done[1]["warm_start"] is True and done[1]["n_structures"] > done[0]["n_structures"]
+    assert all(math.isfinite(d["val_rmse"]) for d in done)
+    # GA fitness: empirical in cycles 1 and 2 (overlap: model 1 trains while cycle 2 runs)
+    assert json.loads((out / "cycles" / "002" / "ga.json").read_text())["fitness"] == "empirical"
+    # database rows carry the provenance
+    with ase.db.connect(str(out / "campaign.db")) as db:
+        row = next(db.select(uid=ga[0]))
+        assert row.oracle == "sw-si" and row.cycle in (1, 2) and row.status == "ok"
+        assert row.finished >= row.started and row.model == "empirical" and math.isfinite(row.model_energy)
+        assert np.allclose(row.toatoms().get_potential_energy() / row.natoms, row.oracle_energy)
+        assert row.forces.shape == (8, 3)
+    # report: Markdown, HTML, CIFs, PNGs
+    md = (out / "report.md").read_text()
+    assert "## Final ranking per crystal system" in md and "### cubic" in md and "| 1 |" in md
+    assert (out / "report.html").read_text().count("<table>") >= 2
+    cifs = sorted((out / "final").glob("*/*.cif"))
+    assert cifs and all(c.stat().st_size > 100 for c in cifs)
+    for png in ("validation_rmse.png", "best_energy.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    ranking = json.loads((out / "final" / "ranking.json").read_text())
+    for system, entries in ranking.items():
+        energies = [e["oracle_energy"] for e in entries if e["status"] == "ok"]
+        assert energies == sorted(energies)
+
+
+def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
+    import torch
+
+    from xtalnn.campaign.training import warm_start_checkpoint
+    from xtalnn.potential import train as T
+    from xtalnn.potential.model import Potential
+
+    out = reference["out"]
+    settings = {k: v for k, v in load_config(tiny_config(str(tmp_path))).training.items()}
+    config = T.TrainConfig.from_dict({**settings, "elements": ["Si"]})
+    data = [str(out / "models" / "cycle-002" / "train.extxyz")]
+    prev = torch.load(out / "models" / "cycle-001" / "model.ckpt", weights_only=False)
+    assert warm_start_checkpoint(config, data, str(tmp_path / "warm.pt"), str(out / "models" / "cycle-001" / "model.ckpt"))
+    warm = torch.load(tmp_path / "warm.ckpt", weights_only=False)
+    old = Potential(**prev["model_args"])
+    old.load_state_dict(prev["best_state"])
+    new = Potential(**warm["model_args"])
+    new.load_state_dict(warm["last_state"])
+    graphs = T.prepare(config, data).graphs
+    e_old = T.evaluate(old, graphs, forces=False).energy_pred
+    e_new = T.evaluate(new, graphs, forces=False).energy_pred
+    assert np.allclose(e_old, e_new, atol=1e-9)  # the same function as the previous model
+    assert not np.allclose(prev["model_args"]["reference_energies"], warm["model_args"]["reference_energies"])
+
+
+def test_dask_localcluster_equals_local_executor(reference, tmp_path):
+    from xtalnn.campaign.executor import DaskExecutor
+
+    ex = DaskExecutor(workers=2)
+    try:
+        # a scheduler the campaign starts itself listens on localhost only, and so do its workers
+        assert ex.scheduler_address.startswith("tcp://127.0.0.1:")
+        workers = ex.client.scheduler_info()["workers"]
+        assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
+        cfg = load_config(tiny_config(str(tmp_path)))
+        result = run(cfg, str(tmp_path / "out"), executor=ex, echo=lambda line: None)
+    finally:
+        ex.close()
+    assert labelled(str(tmp_path / "out" / "campaign.db")) == reference["labelled"]
+    for c in (1, 2):
+        a = json.loads((reference["out"] / "models" / f"cycle-00{c}" / "done.json").read_text())
+        b = json.loads((tmp_path / "out" / "models" / f"cycle-00{c}" / "done.json").read_text())
+        assert a["val_rmse"] == b["val_rmse"] and a["n_structures"] == b["n_structures"]
+    def strip(ranking):  # database row ids follow the order results arrive in; everything else must agree
+        return {s: [{k: v for k, v in e.items() if k != "row_id"} for e in es] for s, es in ranking.items()}
+
+    assert strip(result.ranking) == strip(json.loads(json.dumps(reference["result"].ranking)))
+
+
+# ---------------------------------------------------------------------------- kill -9 and resume
+def _lines(path: str) -> int:
+    if not os.path.exists(path):
+        return 0
+    with open(path) as fh:
+        return sum(1 for _ in fh)
+
+
+def _kill_and_resume(config: str, out: str, url: str, env: dict, seed: int, kills: int, reference: dict):
+    """Start the campaign and kill -9 it (with its workers) at a random moment after it has made some
+    progress (2 new lines in its log), ``kills`` times; then let it finish."""
+    rng = np.random.default_rng(seed)
+    log = os.path.join(out, "campaign.log")
+    seen: dict = {}
+    for _ in range(kills):
+        before = _lines(log)
+        proc = subprocess.Popen([PYTHON, "-m", "xtalnn.cli", "campaign", "run", config, "-o", out],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        deadline = time.time() + 240
+        while _lines(log) < before + 2 and proc.poll() is None:
+            if time.time() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail(f"the campaign made no progress in 240 s after a restart; log:\n{open(log).read()}")
+            time.sleep(0.2)
+        time.sleep(float(rng.uniform(0.0, 5.0)))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        now = labelled(url)  # also asserts that no uid was labelled twice
+        assert all(now.get(u) == e for u, e in seen.items()), "a labelled structure was lost"
+        seen = now
+    assert seen, "the kills came before anything was labelled; the test proves nothing"
+    done = run_cli("campaign", "run", config, "-o", out, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = labelled(url)
+    assert all(final.get(u) == e for u, e in seen.items())
+    assert final == reference["labelled"]  # nothing lost, nothing redone, same campaign as uninterrupted
+    assert "cycle   2:" in done.stdout and "final ranking" in done.stdout
+    return done
+
+
+def test_resume_after_kill9_sqlite(reference, tmp_path):
+    config = tiny_config(str(tmp_path))
+    out = str(tmp_path / "out")
+    _kill_and_resume(config, out, os.path.join(out, "campaign.db"), ENV, seed=11, kills=3, reference=reference)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = PostgresServer()
+    old = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = server.password  # libpq reads it; the config never holds it
+    try:
+        yield server
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = old
+
+
+def test_resume_after_kill9_postgresql(reference, postgres, tmp_path):
+    url = postgres.url("campaign")
+    config = tiny_config(str(tmp_path), db=url)
+    out = str(tmp_path / "out")
+    done = _kill_and_resume(config, out, url, {**ENV, "PGPASSWORD": postgres.password}, seed=5, kills=2,
+                            reference=reference)
+    # the password is in no log, report, config copy or output line
+    texts = [done.stdout, done.stderr] + [p.read_text(errors="ignore") for p in (tmp_path / "out").rglob("*")
+                                          if p.is_file() and p.suffix in (".log", ".md", ".html", ".json", ".toml")]
+    assert not any(postgres.password in t for t in texts)
+    assert "postgresql://xtalnn@127.0.0.1" in (tmp_path / "out" / "campaign.log").read_text()
+    # a wrong password: a clear error without the password
+    bad = run_cli("campaign", "run", config, "-o", str(tmp_path / "bad"), env={**ENV, "PGPASSWORD": "wrong-pw"})
+    assert bad.returncode != 0 and "password authentication failed" in bad.stderr + bad.stdout
+
+
+# ---------------------------------------------------------------------------- failing oracle
+def test_failing_oracle_is_recorded_and_the_campaign_goes_on(tmp_path):
+    # ASE's EMT has no parameters for Si: every call raises — a real calculator failing for real
+    config = tiny_config(str(tmp_path), **{'calculator = "sw-si"': 'calculator = "ase.calculators.emt:EMT"',
+                                           "max_cycles = 2": "max_cycles = 1"})
+    result = run(load_config(config), str(tmp_path / "out"), workers=2, echo=lambda line: None)
+    with ase.db.connect(str(tmp_path / "out" / "campaign.db")) as db:
+        rows = list(db.select(frame=0))
+        assert rows and all(r.status == "failed" for r in rows)
+        assert all("EMT" in r.data["error"] or "Si" in r.data["error"] for r in rows)
+    assert result.converged_cycle is None and result.final_model == "empirical"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "failed" in md
+    # resuming does not call the oracle again for the failed ones
+    again = run(load_config(config), str(tmp_path / "out"), workers=1, echo=lambda line: None)
+    assert again.oracle_calls == len(rows)
