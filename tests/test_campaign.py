@@ -45,6 +45,40 @@ def test_database_passwords_never_from_the_config():
     check_url("campaign.db")
 
 
+def test_tls_settings_are_checked_before_connecting(tmp_path):
+    from xtalnn.campaign.executor import DaskExecutor
+
+    with pytest.raises(FileNotFoundError, match="tls_client_cert: certificate file"):
+        DaskExecutor(address="tls://10.0.0.1:8786", tls_ca_file=__file__, tls_client_cert=str(tmp_path / "no.pem"),
+                     tls_client_key=__file__)
+    with pytest.raises(ValueError, match="is not tls://"):
+        DaskExecutor(address="tcp://10.0.0.1:8786", tls_ca_file=__file__, tls_client_cert=__file__,
+                     tls_client_key=__file__)
+
+
+def test_oracle_relaxation_frames_are_stored(tmp_path):
+    from ase.build import bulk
+
+    from xtalnn.campaign.labelling import label
+    from xtalnn.campaign.storage import LabelStore
+
+    atoms = bulk("Si", "diamond", a=5.6, cubic=True)
+    atoms.rattle(0.1, seed=1)
+    result = label(atoms, "sw-si", {}, relax_steps=4)
+    assert result["status"] == "ok" and len(result["frames"]) == 5
+    energies = [f.get_potential_energy() for f in result["frames"]]
+    assert energies[-1] < energies[0]
+    store = LabelStore("labels.db", str(tmp_path))
+    store.write("c001-cubic-00", result, dict(cycle=1, system="cubic", origin="ga", oracle="sw-si",
+                                              model="cycle-000", model_energy=energies[0] / 8, min_loss=0.01))
+    rows = store.rows(uid="c001-cubic-00")
+    assert [r.frame for r in rows] == [0, 1, 2, 3, 4] and rows[0].origin == "ga" and rows[1].origin == "relax"
+    assert rows[0].well_predicted  # the fitness energy equals the oracle's here
+    assert store.uids() == {"c001-cubic-00"}
+    bad = label(atoms, "ase.calculators.emt:EMT", {})
+    assert bad["status"] == "failed" and "NotImplementedError" in bad["error"] and not bad["frames"]
+
+
 # ---------------------------------------------------------------------------- the reference run
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
@@ -240,3 +274,28 @@ def test_failing_oracle_is_recorded_and_the_campaign_goes_on(tmp_path):
     # resuming does not call the oracle again for the failed ones
     again = run(load_config(config), str(tmp_path / "out"), workers=1, echo=lambda line: None)
     assert again.oracle_calls == len(rows)
+
+
+# ---------------------------------------------------------------------------- the full small campaign
+@pytest.mark.slow
+def test_si8_fast_example_converges_and_finds_diamond(tmp_path):
+    """examples/si/fast.toml end to end through the CLI: converges, diamond Si is in the final ranking."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "examples" / "si" / "fast.toml"
+    out = tmp_path / "si8"
+    done = run_cli("campaign", "run", config, "-o", out, timeout=3600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "converged at cycle" in done.stdout, done.stdout
+    progress = [line for line in done.stdout.splitlines() if line.startswith("cycle ") and "training set" in line]
+    assert len(progress) >= 2
+    ranking = json.loads((out / "final" / "ranking.json").read_text())
+    cubic = [e for e in ranking["cubic"] if e["status"] == "ok"]
+    diamond = [e for e in cubic if e["spacegroup"] == 227 and e["oracle_energy"] < -4.30]
+    assert diamond, cubic  # SW diamond: -4.3366 eV/atom at a = 5.431 Å
+    assert abs(diamond[0]["cellpar"][0] - 5.431) < 0.15
+    best = min((e for es in ranking.values() for e in es if e["status"] == "ok"), key=lambda e: e["oracle_energy"])
+    assert best["oracle_energy"] < -4.30
+    rep = run_cli("campaign", "report", out)
+    assert rep.returncode == 0 and (out / "report.html").exists()
+    assert list((out / "final" / "cubic").glob("*-Si8-sg227.cif"))
