@@ -150,8 +150,8 @@ def main(argv=None) -> int:
     ] + [f"| {name} | {v['structures_per_s']:.2f} | {v['steps']} | {v['seconds']:.1f} |" for name, v in tp.items()] + [
         "",
         f"The compiled op is {tp['compiled op (double backward)']['structures_per_s'] / tp['pure-torch twin (autograd)']['structures_per_s']:.1f}× "
-        "the twin. Cached derivatives (`cache_derivatives`, ∂G/∂edge_vec kept from one op backward per feature; "
-        f"identical loss and gradients) cost {tp['compiled op, cached derivatives']['cache_seconds']:.1f} s once for "
+        "the twin. Cached derivatives (`cache_derivatives`: the dense ∂G/∂x of each small cell, from one op backward "
+        f"per feature; identical loss and gradients) cost {tp['compiled op, cached derivatives']['cache_seconds']:.1f} s once for "
         f"{tp['compiled op, cached derivatives']['cached_structures']} structures.",
     ]
     if args.note:

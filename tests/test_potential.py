@@ -182,7 +182,7 @@ def test_cached_descriptor_derivatives_give_the_same_loss_and_gradients(small):
     grads_op = torch.autograd.grad(loss_op, list(model.parameters()))
     assert cache_jacobians(model, graphs, chunk=2) == 3
     n, F = graphs[0].n_atoms, model.n_features
-    assert graphs[0].J.shape == (n * F, n * 3) and graphs[-1].J is None
+    assert graphs[0].J.shape == (n * 3, n * F) and graphs[-1].J is None
     loss_cached = graphs_loss(model, graphs, 0.2)[0]
     grads_cached = torch.autograd.grad(loss_cached, list(model.parameters()))
     assert loss_cached.item() == pytest.approx(loss_op.item(), rel=1e-12)

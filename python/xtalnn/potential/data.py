@@ -168,7 +168,7 @@ class Graph:
     name: str
     use_forces: bool = True    # whether the forces enter the training loss
     G: torch.Tensor | None = None  # cached descriptors [N, F] for energy-only loss terms
-    J: torch.Tensor | None = None  # cached ∂G/∂x [N·F, N·3] (see train.cache_jacobians)
+    J: torch.Tensor | None = None  # cached ∂G/∂x [N·3, N·F] (see train.cache_jacobians)
 
     @property
     def n_atoms(self) -> int:

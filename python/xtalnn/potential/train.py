@@ -88,7 +88,7 @@ def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
 
 
 def dense_position_jacobian(edge_index: torch.Tensor, J: torch.Tensor, n_atoms: int) -> torch.Tensor:
-    """∂G_i/∂x_k of one structure as a matrix [n·F, n·3] (row i·F + f, column k·3 + c) from the edge
+    """∂G_i/∂x_k of one structure as a matrix [n·3, n·F] (row k·3 + c, column i·F + f) from the edge
     derivatives J [E, F, 3] = ∂G_centre/∂edge_vec, with edge_vec = x_j − x_i + S·cell: every edge
     i→j adds J_e to ∂G_i/∂x_j and subtracts it from ∂G_i/∂x_i (periodic images of one pair add up)."""
     centre, neighbour = edge_index
@@ -96,17 +96,23 @@ def dense_position_jacobian(edge_index: torch.Tensor, J: torch.Tensor, n_atoms: 
     K = torch.zeros(n * n, F, 3, dtype=J.dtype)
     K.index_add_(0, centre * n + neighbour, J)
     K.index_add_(0, centre * n + centre, -J)
-    return K.view(n, n, F, 3).permute(0, 2, 1, 3).reshape(n * F, n * 3)
+    return K.view(n, n, F, 3).permute(1, 3, 0, 2).reshape(n * 3, n * F)
 
 
-def cache_jacobians(model, graphs: list, chunk: int = 32) -> int:
-    """Store G and the dense position Jacobian ∂G/∂x [n·F, n·3] (:func:`dense_position_jacobian`) of
+def cache_jacobians(model, graphs: list, chunk: int = 32, max_bytes: float = 4e9) -> int:
+    """Store G and the dense position Jacobian ∂G/∂x [n·3, n·F] (:func:`dense_position_jacobian`) of
     each graph whose dense form is no larger than its edge form (n² ≤ edges: small periodic cells,
     where one atom pair has many images); forces then cost one matrix-vector product per structure
     and no descriptor call: F = −(∂E/∂G)·∂G/∂x. The edge derivatives come from the op's backward,
-    one vector-Jacobian product per feature. Returns the number of graphs cached; the others keep
-    ``J = None`` and go through the op's double backward."""
-    todo = [g for g in graphs if g.n_atoms ** 2 <= g.edge_index.shape[1]]
+    one vector-Jacobian product per feature. At most ``max_bytes`` are kept. Returns the number of
+    graphs cached; the others keep ``J = None`` and go through the op's double backward."""
+    todo, total = [], 0
+    n_features = int(model.n_features)
+    for g in graphs:
+        size = 8 * 3 * n_features * g.n_atoms ** 2
+        if g.n_atoms ** 2 <= g.edge_index.shape[1] and total + size <= max_bytes:
+            todo.append(g)
+            total += size
     for k in range(0, len(todo), chunk):
         part = todo[k:k + chunk]
         b = D.collate(part)
@@ -134,7 +140,7 @@ class _CachedSet:
     structure: torch.Tensor
     energy: torch.Tensor
     n_atoms: torch.Tensor
-    groups: list  # (atom rows [B·n], Jacobians [B, n·F, n·3], reference forces [B·n, 3])
+    groups: list  # (atom rows [B·n], Jacobians [B, n·3, n·F], reference forces [B·n, 3])
 
     @classmethod
     def build(cls, graphs: list, use_forces) -> "_CachedSet":
@@ -166,8 +172,8 @@ class _CachedSet:
         (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=True)
         f2, n_f = torch.zeros((), dtype=torch.float64), 0
         for rows, J, reference in self.groups:
-            d = dE_dG[rows].reshape(J.shape[0], 1, J.shape[1])
-            forces = -torch.bmm(d, J).reshape(-1, 3)
+            d = dE_dG[rows].reshape(J.shape[0], J.shape[2], 1)
+            forces = -torch.bmm(J, d).reshape(-1, 3)  # this layout's products run ~2× faster than d·J
             f2 = f2 + ((forces - reference) ** 2).sum()
             n_f += reference.numel()
         return e2, f2, n_f
