@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
@@ -32,6 +33,9 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", flush=True)
         return 130
+    except (OSError, ModuleNotFoundError, RuntimeError) as err:  # connection refused, missing package, dead worker
+        print(f"xtalnn campaign: error: {err}", file=sys.stderr)
+        return 1
     print(f"report: {args.output}/report.md", flush=True)
     return 0
 

@@ -211,7 +211,7 @@ class Campaign:
             atoms = futures[fut]
             try:
                 result = fut.result()
-            except cf.process.BrokenProcessPool as err:
+            except cf.BrokenExecutor as err:
                 raise RuntimeError(f"a worker process died ({err}); run the same command again to resume") from err
             except Exception as err:  # the job itself failed outside the oracle call
                 result = {"status": "failed", "frames": [], "error": f"{type(err).__name__}: {err}",
@@ -266,7 +266,7 @@ class Campaign:
         if future is not None:
             try:
                 future.result()
-            except cf.process.BrokenProcessPool as err:
+            except cf.BrokenExecutor as err:
                 raise RuntimeError(f"the training worker died ({err}); run the same command again to resume") from err
         done = T.read_done(self.model_dir(c))
         self.models[c] = done
@@ -363,7 +363,7 @@ class Campaign:
         futures = [self.executor.submit(fn, arg) for fn, arg in jobs]
         try:
             return [f.result() for f in futures]
-        except cf.process.BrokenProcessPool as err:
+        except cf.BrokenExecutor as err:
             raise RuntimeError(f"a worker process died ({err}); run the same command again to resume") from err
 
     # ------------------------------------------------------------------ run
