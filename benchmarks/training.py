@@ -2,7 +2,7 @@
 (energy + force loss) of the compiled op next to the pure-torch twin, measured in the same run.
 
     python benchmarks/training.py                       # train with the CLI defaults (long), then measure
-    python benchmarks/training.py --run-dir DIR         # report a finished `xtalnn train -o DIR/tio2.pt` run
+    python benchmarks/training.py --model tio2.pt       # report a finished `xtalnn train -o tio2.pt` run
     python benchmarks/training.py --throughput-only     # only the op vs twin throughput
 
 Writes the ``## Potential`` section of benchmarks/RESULTS.md.
@@ -81,7 +81,7 @@ def train_default(data: Path, run_dir: Path, threads: int) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--run-dir", type=Path, help="report a finished run (DIR/tio2.pt) instead of training")
+    parser.add_argument("--model", type=Path, help="report a finished `xtalnn train` run (its model file) instead of training")
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=40, help="Adam steps (batches of 8) for the op paths")
@@ -99,8 +99,7 @@ def main(argv=None) -> int:
 
     lines = []
     if not args.throughput_only:
-        run_dir = args.run_dir or HERE / "training_out"
-        model = run_dir / "tio2.pt" if args.run_dir else train_default(args.data, run_dir, args.threads)
+        model = args.model or train_default(args.data, HERE / "training_out", args.threads)
         meta = read_metadata(model)
         test, m = meta["metrics"]["test"], meta["metrics"]
         cfg = meta["config"]
@@ -117,9 +116,10 @@ def main(argv=None) -> int:
             + (f" with settings differing from the defaults: `{json.dumps(changed)}`" if changed else
                " (the CLI defaults)") + ".",
             "",
-            "Settings: " + ", ".join(f"{k}={cfg[k]}" for k in (
-                "descriptor", "cutoff", "hidden", "activation", "optimizer", "lr", "batch_size",
-                "lbfgs_iterations", "force_weight", "force_fraction", "epochs", "patience")) + ".",
+            f"Settings: {meta['descriptor']['n_features']} features, " + ", ".join(f"{k}={cfg.get(k)}" for k in (
+                "descriptor", "cutoff", "acsf_radial", "acsf_angular_eta", "acsf_angular", "hidden", "activation",
+                "optimizer", "lr", "batch_size", "lbfgs_iterations", "force_weight", "force_fraction",
+                "cache_derivatives", "epochs", "patience", "max_time")) + ".",
             "",
             "| held-out test (80 structures) | energy RMSE (meV/atom) | energy MAE (meV/atom) | force RMSE (eV/Å) "
             "| force MAE (eV/Å) | target met |",
@@ -129,7 +129,10 @@ def main(argv=None) -> int:
             f"{'yes' if target else 'no'} (≤ 4 meV/atom, ≤ 0.15 eV/Å) |",
             "",
             f"Training time: {m['train_time_s'] / 60:.1f} min wall for {m['epochs_run']} epochs "
-            f"(best validation epoch {m['best_epoch']}), {args.threads} threads on a machine shared with other jobs.",
+            f"(best validation epoch {m['best_epoch']}; "
+            + ("stopped by the time limit" if cfg.get("max_time") and m["train_time_s"] >= 60 * cfg["max_time"]
+               else "early stopping" if m["epochs_run"] < cfg["epochs"] else "epoch limit")
+            + f"), {cfg.get('threads') or args.threads} thread(s) on a machine shared with other jobs.",
         ]
     if args.reuse_throughput:
         saved = json.loads(args.throughput_json.read_text())
