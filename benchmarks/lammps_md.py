@@ -114,7 +114,11 @@ def run_lammps(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: in
     with open(workdir / "out.txt", "w") as out:
         proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                 env=LP.run_environment(threads=threads))
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak_kb = 0
+        while proc.poll() is None:
+            peak_kb = max([peak_kb] + [high_water_kb(pid) for pid in lmp_processes(proc.pid)])
+            time.sleep(0.2)
+        status = proc.returncode
     text = (workdir / "out.txt").read_text()
     if status != 0:
         raise RuntimeError(f"lmp failed:\n{text[-3000:]}")
@@ -126,7 +130,39 @@ def run_lammps(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: in
                                                     tail, re.M)}
     cpu = re.search(r"([\d.]+)% CPU use", tail)
     return {"us": seconds / n_steps / n_atoms * 1e6, "parts": parts, "atoms": n_atoms,
-            "cpu": float(cpu.group(1)) if cpu else float("nan"), "peak_rss_mb": usage.ru_maxrss / 1024}
+            "cpu": float(cpu.group(1)) if cpu else float("nan"), "peak_rss_mb": peak_kb / 1024}
+
+
+def lmp_processes(root: int) -> list[int]:
+    """``root`` and its descendants that run lmp (under mpirun: the ranks)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "lmp":
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def high_water_kb(pid: int) -> int:
+    """VmHWM of a process (its own peak resident memory, kB); 0 if it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def ase_time(model: Path, atoms, threads: int, calls: int) -> float:
@@ -172,10 +208,15 @@ def model_parts(model_path: Path, atoms, repeats: int = 3) -> dict:
         v = vec.clone().requires_grad_(True)
         torch.autograd.grad(model(sp, ei, v, n).sum(), v)
 
+    vec32, dG32 = vec.float(), dG.float()
     return {"descriptor forward": clock(lambda: torch.ops.xtalnn.acsf(sp, ei, vec, n, model.spec)),
             "network forward + backward": clock(network),
             "descriptor backward (VJP)": clock(lambda: torch.ops.xtalnn.acsf_backward(sp, ei, vec, n, model.spec, dG)),
             "whole model call (autograd)": clock(whole),
+            "for comparison: descriptor forward in float32": clock(
+                lambda: torch.ops.xtalnn.acsf(sp, ei, vec32, n, model.spec)),
+            "for comparison: descriptor backward in float32": clock(
+                lambda: torch.ops.xtalnn.acsf_backward(sp, ei, vec32, n, model.spec, dG32)),
             "edges per atom": ei.shape[1] / n}
 
 

@@ -389,11 +389,8 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
     for (int64_t u = 0; u < ne5; ++u) {
       const S* dMu = dM.data() + (s * ne5 + u) * nm;
       const S b = B5[a * ne5 + u];
-      S dB = T(2) * b * dD[s * ne5 + u];
-      for (int64_t m = 0; m < nm; ++m) {
-        dB += dMu[m] * Pa[m];
-        dP[m] += dMu[m] * b;
-      }
+      const S dB = T(2) * b * dD[s * ne5 + u] + dot(dMu, Pa, nm);
+      for (int64_t m = 0; m < nm; ++m) dP[m] += dMu[m] * b;
       acc_r += dB * dB5[a * ne5 + u];
     }
     gr[a] += acc_r;
@@ -403,9 +400,7 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
     S nc[3];
     for (int c = 0; c < 3; ++c) {
       const Lowering& low = lowering[c];
-      S acc(0);
-      for (size_t t = 0; t < low.m.size(); ++t) acc += dP[low.m[t]] * T(low.power[t]) * Pa[low.lower[t]];
-      nc[c] = acc;
+      nc[c] = gather_dot(low.m.data(), low.lower.data(), low.power.data(), dP.data(), Pa, low.m.size());
     }
     const S nx = nc[0], ny = nc[1], nz = nc[2];
     const S radial = nx * ux + ny * uy + nz * uz;

@@ -89,6 +89,38 @@ inline void add_radial_gradient(const Environment<S>& env, const std::vector<S>&
   }
 }
 
+// Σ_k a[k] b[k] with four partial sums. Without -ffast-math the compiler keeps one running sum, and
+// every step then waits for the previous addition; independent sums overlap (and use SIMD lanes).
+template <typename S>
+inline S dot(const S* a, const S* b, int64_t n) {
+  S s0(0), s1(0), s2(0), s3(0);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    s0 += a[k] * b[k];
+    s1 += a[k + 1] * b[k + 1];
+    s2 += a[k + 2] * b[k + 2];
+    s3 += a[k + 3] * b[k + 3];
+  }
+  for (; k < n; ++k) s0 += a[k] * b[k];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Σ_t c[t] a[i[t]] b[j[t]], four partial sums as in dot().
+template <typename S>
+inline S gather_dot(const int* i, const int* j, const double* c, const S* a, const S* b, int64_t n) {
+  using T = real_t<S>;
+  S s0(0), s1(0), s2(0), s3(0);
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    s0 += T(c[t]) * a[i[t]] * b[j[t]];
+    s1 += T(c[t + 1]) * a[i[t + 1]] * b[j[t + 1]];
+    s2 += T(c[t + 2]) * a[i[t + 2]] * b[j[t + 2]];
+    s3 += T(c[t + 3]) * a[i[t + 3]] * b[j[t + 3]];
+  }
+  for (; t < n; ++t) s0 += T(c[t]) * a[i[t]] * b[j[t]];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // Per-thread scratch buffer K of type B, kept between calls so atoms need no allocations.
 // Within one call chain each live buffer of a type has its own K (drivers use K >= 100).
 template <class B, int K>
