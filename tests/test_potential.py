@@ -190,6 +190,24 @@ def test_cached_descriptor_derivatives_give_the_same_loss_and_gradients(small):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+def test_warm_start_predicts_like_the_previous_model_and_checks_its_shape(trained, small_xyz, tmp_path):
+    from xtalnn.potential.train import prepare, warm_start_model
+
+    prepared = prepare(TrainConfig(**TINY, split=[0.6, 0.2, 0.2]), [small_xyz])
+    model = warm_start_model(prepared, trained.paths["model"])
+    graphs = prepared.graphs[:3]
+    batch = D.collate(graphs)
+    e_new, _ = predict(model, batch, forces=False)
+    e_old, _ = predict(trained.model, batch, forces=False)
+    assert torch.allclose(e_new, e_old, rtol=0, atol=1e-10)
+    assert torch.all(model.descriptor_min <= trained.model.descriptor_min)
+    with pytest.raises(ValueError, match="hidden sizes"):
+        warm_start_model(prepare(TrainConfig(**{**TINY, "hidden": [3]}), [small_xyz]), trained.paths["model"])
+    result = train(TrainConfig(**TINY, epochs=2, split=[0.6, 0.2, 0.2], patience=0), [small_xyz],
+                   tmp_path / "warm.pt", progress=False, init_from=trained.paths["checkpoint"])
+    assert result.metadata["training_data"]["init_from"] == str(trained.paths["checkpoint"])
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_takes_a_step(name, small):
     model = tiny_model()

@@ -24,6 +24,8 @@ def register(sub) -> None:
                    help="seed: the seed paper's ACSF 2×10 tanh Adam 1e-4 batch 1 (with --descriptor chebyshev: "
                         "Adamax 1e-3 batch 8)")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--init-from", metavar="MODEL", help="start from this model file's (or checkpoint's) weights, "
+                                                         "scaling and reference energies (warm start)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("descriptor")
     g.add_argument("--descriptor", choices=("acsf", "chebyshev"), help=f"default {d.descriptor}")
@@ -140,7 +142,7 @@ def run_train(args) -> int:
     config = TrainConfig() if args.resume else config_from_args(args)
     result = train(config, args.data, args.output, resume=args.resume, progress=not args.quiet,
                    epochs=args.epochs if args.resume else None, log=log,
-                   max_time=args.max_time if args.resume else None)
+                   max_time=args.max_time if args.resume else None, init_from=args.init_from)
     summary = {"model": str(result.paths["model"]), "epochs_run": len(result.history),
                "interrupted": result.interrupted, "stopped_early": result.stopped_early, "test": result.test_metrics}
     print(json.dumps(summary))

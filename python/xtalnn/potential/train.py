@@ -474,9 +474,45 @@ def build_model(prepared: Prepared) -> Potential:
                      descriptor_min=lo, descriptor_max=hi)
 
 
+def warm_start_model(prepared: Prepared, previous) -> Potential:
+    """The model in ``previous`` (a model file or a training checkpoint) as the start of a new run:
+    its weights, scaling and reference energies unchanged (it predicts what it predicted before),
+    its descriptor range widened to cover the new training split. Elements, descriptor and network
+    shape must match ``prepared.config``; a mismatch is a ValueError naming it."""
+    previous = Path(previous)
+    if not previous.is_file():
+        raise FileNotFoundError(f"{previous}: no model file or checkpoint to start from")
+    if previous.suffix == ".ckpt":
+        ckpt = torch.load(previous, weights_only=False)
+        elements, state = list(ckpt["model_args"]["elements"]), ckpt["best_state"]
+    else:
+        from xtalnn.potential.export import load_model
+
+        module, _ = load_model(previous)
+        elements, state = list(module.elements), module.state_dict()
+    fresh = build_model(prepared)
+    if elements != list(fresh.elements):
+        raise ValueError(f"{previous}: elements {elements} differ from this run's {list(fresh.elements)}")
+    for key, value in fresh.state_dict().items():
+        if key not in state or tuple(state[key].shape) != tuple(value.shape):
+            raise ValueError(f"{previous}: {key} has shape {tuple(state[key].shape) if key in state else None}, "
+                             f"this run's network needs {tuple(value.shape)} (same descriptor, hidden sizes "
+                             "and activation required)")
+    if not torch.equal(state["spec"], fresh.spec):
+        raise ValueError(f"{previous}: its descriptor parameters differ from this run's")
+    state = {k: v.clone() for k, v in state.items()}
+    state["descriptor_min"] = torch.minimum(state["descriptor_min"], fresh.descriptor_min)
+    state["descriptor_max"] = torch.maximum(state["descriptor_max"], fresh.descriptor_max)
+    fresh.load_state_dict(state)
+    return fresh
+
+
 def train(config: TrainConfig, data_paths, output, resume: bool = False, progress: bool = True,
-          epochs: int | None = None, log=None, max_time: float | None = None) -> TrainResult:
+          epochs: int | None = None, log=None, max_time: float | None = None, init_from=None) -> TrainResult:
     """Train, write ``output`` (the model file) and its side files; see :func:`output_paths`.
+
+    ``init_from`` (a model file or checkpoint) starts from that model's weights, scaling and
+    reference energies (:func:`warm_start_model`) instead of fresh ones.
 
     ``resume=True`` continues from ``<output>.ckpt`` (same data required); ``epochs`` then may raise
     the epoch limit and ``max_time`` (minutes of training in all, resumed runs included) the time
@@ -522,6 +558,9 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     if checkpoint:
         model = Potential(**checkpoint["model_args"])
         model.load_state_dict(checkpoint["last_state"])
+    elif init_from is not None:
+        model = warm_start_model(prepared, init_from)
+        say(f"starting from the weights of {init_from}")
     else:
         model = build_model(prepared)
     optimizer = make_optimizer(config, model.parameters())
@@ -656,7 +695,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         model, paths["model"],
         descriptor=prepared.descriptor_settings,
         training_data={"fingerprint": prepared.fingerprint, "n_train": len(train_graphs),
-                       "n_val": len(val_graphs), "n_test": len(test_graphs), "sources": prepared.sources},
+                       "n_val": len(val_graphs), "n_test": len(test_graphs), "sources": prepared.sources,
+                       "init_from": str(init_from) if init_from is not None and not checkpoint else None},
         config=asdict(config),
         metrics={"test": test_metrics, "best_epoch": best_epoch, "epochs_run": len(history),
                  "best_val_loss": best_loss, "train_time_s": train_time},
