@@ -1,4 +1,4 @@
-"""Si8 with Stillinger–Weber (LAMMPS): xtalnn's 7-system GA against ase-ga's bulk GA.
+"""Si8 (or SiN) with Stillinger–Weber (LAMMPS): xtalnn's 7-system GA against ase-ga's bulk GA.
 
 Both searches use the same calculator (``sw-si``), the same local relaxation (xtalnn's
 :func:`xtalnn.search.relax.relax`: BFGS, 60 steps, fmax 0.05 eV/Å; ase-ga's candidates relax
@@ -21,8 +21,11 @@ position of its first diamond in its sequence of relaxations. ase-ga: the setup 
 Usage::
 
     PYTHONPATH=python nice python benchmarks/search_si8.py --seeds 10 --budget 2000 -o /tmp/bench
+    PYTHONPATH=python nice python benchmarks/search_si8.py --atoms 16 --timing-generations 0 \
+        -o /tmp/bench16 --with-raw /tmp/bench/raw.json
 
-writes the ``## Structure search`` section of benchmarks/RESULTS.md.
+writes the ``## Structure search`` section of benchmarks/RESULTS.md (one block per run; a run
+also writes its ``raw.json``, which ``--with-raw``/``--from-raw`` render again).
 """
 
 from __future__ import annotations
@@ -55,12 +58,13 @@ def is_diamond(atoms, energy_per_atom, spacegroup=None) -> bool:
 
 
 # ---------------------------------------------------------------------------- xtalnn
-def run_xtalnn(seed: int, budget: int, out: str, workers: int, symmetric_start: float = 0.5) -> dict:
+def run_xtalnn(seed: int, budget: int, out: str, workers: int, symmetric_start: float = 0.5,
+               n_atoms: int = 8) -> dict:
     population, children = 64, 16
     n_runs = len(CRYSTAL_SYSTEMS)
     generations = max(0, (budget // n_runs - population) // children)
     start = time.perf_counter()
-    result = search("Si8", "sw-si", population=population, children=children,
+    result = search(f"Si{n_atoms}", "sw-si", population=population, children=children,
                     generations=generations, seeds_per_system=1, seed=seed, out_dir=out,
                     workers=workers, verbose=False, stop_when=is_diamond,
                     symmetric_start=symmetric_start)
@@ -118,7 +122,7 @@ def run_timing(out: str, workers: int, generations: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- ase-ga
-def run_ase_ga(seed: int, budget: int, out: str) -> dict:
+def run_ase_ga(seed: int, budget: int, out: str, n_atoms: int = 8) -> dict:
     from ase import Atoms
     from ase_ga.cutandsplicepairing import CutAndSplicePairing
     from ase_ga.data import DataConnection, PrepareDB
@@ -134,28 +138,30 @@ def run_ase_ga(seed: int, budget: int, out: str) -> dict:
 
     os.makedirs(out, exist_ok=True)
     db_file = os.path.join(out, "ase_ga.db")
-    if os.path.exists(db_file):
-        os.remove(db_file)
+    modes_file = os.path.join(out, "used_modes.json")  # SoftMutation's memory: must not carry over
+    for stale in (db_file, modes_file):
+        if os.path.exists(stale):
+            os.remove(stale)
     rng = np.random.RandomState(seed)  # ase-ga's Population needs the legacy interface
     calc = make_calculator("sw-si")
     slab = Atoms("", pbc=True)
-    blocks = [("Si", 8)]
+    blocks = [("Si", n_atoms)]
     blmin = closest_distances_generator([14], ratio_of_covalent_radii=0.5)
     cellbounds = CellBounds(bounds={"phi": [35, 145], "chi": [35, 145], "psi": [35, 145],
                                     "a": [3, 50], "b": [3, 50], "c": [3, 50]})
-    sg = StartGenerator(slab, blocks, blmin, box_volume=8 * 20.0, number_of_variable_cell_vectors=3,
+    sg = StartGenerator(slab, blocks, blmin, box_volume=n_atoms * 20.0, number_of_variable_cell_vectors=3,
                         cellbounds=cellbounds, splits={(2,): 1, (1,): 1}, rng=rng)
     n_start = 20
-    da = PrepareDB(db_file, stoichiometry=[14] * 8)
+    da = PrepareDB(db_file, stoichiometry=[14] * n_atoms)
     for _ in range(n_start):
         da.add_unrelaxed_candidate(sg.get_new_candidate())
     da = DataConnection(db_file)
-    pairing = CutAndSplicePairing(slab, 8, blmin, p1=1.0, p2=0.0, minfrac=0.15,
+    pairing = CutAndSplicePairing(slab, n_atoms, blmin, p1=1.0, p2=0.0, minfrac=0.15,
                                   number_of_variable_cell_vectors=3, cellbounds=cellbounds,
                                   use_tags=False, rng=rng)
     strainmut = StrainMutation(blmin, stddev=0.7, cellbounds=cellbounds, use_tags=False, rng=rng)
     softmut = SoftMutation(blmin, bounds=[2.0, 5.0], use_tags=False,
-                           used_modes_file=os.path.join(out, "used_modes.json"))
+                           used_modes_file=modes_file)
     operators = OperationSelector([4.0, 3.0, 3.0], [pairing, softmut, strainmut], rng=rng)
     comparator = OFPComparator(n_top=8, dE=1.0, cos_dist_max=1e-3, rcut=10.0, binwidth=0.05,
                                pbc=[True] * 3, sigma=0.05, nsigma=4, recalculate=False)
@@ -220,67 +226,63 @@ def summarize(rows: list[dict], budget: int) -> dict:
 def _run_all(args):
     os.makedirs(args.output, exist_ok=True)
     ours, ablation, peer = [], [], []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         import shutil
 
         for rows, name, share in ((ours, "xtalnn", 0.5), (ablation, "xtalnn-random-start", 0.0)):
             folder = os.path.join(args.output, f"{name}-s{seed}")
             shutil.rmtree(folder, ignore_errors=True)
-            rows.append(run_xtalnn(seed, args.budget, folder, args.workers, symmetric_start=share))
+            rows.append(run_xtalnn(seed, args.budget, folder, args.workers, symmetric_start=share,
+                                   n_atoms=args.atoms))
             print(name, json.dumps(rows[-1]), flush=True)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):  # as xtalnn's worker processes: one BLAS thread
-            peer.append(run_ase_ga(seed, args.budget, os.path.join(args.output, f"asega-s{seed}")))
+            peer.append(run_ase_ga(seed, args.budget, os.path.join(args.output, f"asega-s{seed}"),
+                                   n_atoms=args.atoms))
         print("ase-ga", json.dumps(peer[-1]), flush=True)
     timing = None
     if args.timing_generations > 0:
         timing = run_timing(os.path.join(args.output, "timing"), args.workers, args.timing_generations)
         print("timing", json.dumps(timing), flush=True)
+    settings = {k: getattr(args, k) for k in ("atoms", "seeds", "first_seed", "budget", "workers",
+                                              "timing_generations")}
+    raw = {"settings": settings, "machine": machine("torch", "ase", "ase-ga", "pyxtal", "pymatgen", "lammps"),
+           "xtalnn": ours, "xtalnn-random-start": ablation, "ase-ga": peer, "timing": timing}
     with open(os.path.join(args.output, "raw.json"), "w") as fh:
-        json.dump({"xtalnn": ours, "xtalnn-random-start": ablation, "ase-ga": peer, "timing": timing},
-                  fh, indent=1)
-    return ours, ablation, peer, timing
+        json.dump(raw, fh, indent=1)
+    return raw
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--budget", type=int, default=2000, help="evaluations per seed")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("-o", "--output", default="/tmp/xtalnn-bench-search")
-    p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
-    p.add_argument("--timing-generations", type=int, default=3,
-                   help="generations of the extra full-length timing run (0: skip)")
-    p.add_argument("--no-write", action="store_true")
-    p.add_argument("--from-raw", default=None, help="re-render the section from a raw.json")
-    args = p.parse_args(argv)
-    if args.from_raw:
-        with open(args.from_raw) as fh:
-            raw = json.load(fh)
-        ours, ablation, peer, timing = raw["xtalnn"], raw["xtalnn-random-start"], raw["ase-ga"], raw.get("timing")
-    else:
-        ours, ablation, peer, timing = _run_all(args)
-    s, r, q = summarize(ours, args.budget), summarize(ablation, args.budget), summarize(peer, args.budget)
+def render(raw: dict) -> str:
+    """The Markdown block of one benchmark run (one composition) from its raw.json."""
+    a = raw["settings"]
+    ours, ablation, peer, timing = raw["xtalnn"], raw["xtalnn-random-start"], raw["ase-ga"], raw["timing"]
+    n = a["atoms"]
+    seeds = f"{a['first_seed']}–{a['first_seed'] + a['seeds'] - 1}"
+    s, r, q = summarize(ours, a['budget']), summarize(ablation, a['budget']), summarize(peer, a['budget'])
     timing_text = "" if timing is None else (
-        f"Full-length timing run (seed 100, 7 systems × (64 + {args.timing_generations} × 16) = "
-        f"{timing['evaluations']} evaluations, no early stop, {args.workers} workers): "
+        f"Full-length timing run (seed 100, 7 systems × (64 + {a['timing_generations']} × 16) = "
+        f"{timing['evaluations']} evaluations, no early stop, {a['workers']} workers): "
         f"{timing['wall']:.0f} s wall, {timing['evals_per_s']:.1f} evaluations/s for the whole "
         f"system-parallel run, median {timing['sec_per_generation']:.1f} s per generation of one "
-        f"system (16 relaxed children, one process), diamond found: {timing['found']}.\n"
+        f"system (16 relaxed children, one process), diamond found: {timing['found']}"
+        + (f" (separate run: `{timing['command']}`)" if "command" in timing else "") + ".\n"
     )
     fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
     actual = lambda rows: [r["evaluations_done"] for r in rows]  # noqa: E731
     started = lambda rows: [r["started_before_success"] for r in rows]  # noqa: E731
-    text = f"""{machine("torch", "ase", "ase-ga", "pyxtal", "pymatgen", "lammps")}
+    text = f"""### Si{n}
 
-Si8, Stillinger–Weber Si (LAMMPS `sw-si`), budget {args.budget} candidate evaluations per seed
+{raw["machine"]}
+
+Si{n}, Stillinger–Weber Si (LAMMPS `sw-si`), budget {a['budget']} candidate evaluations per seed
 (one evaluation = one locally relaxed candidate: BFGS ≤ 60 steps, fmax 0.05 eV/Å, same routine for
-both), success = a candidate with spglib space group 227 and E < {DIAMOND_E} eV/atom, seeds 0–{args.seeds - 1}.
-xtalnn: 7 crystal-system populations (64, 16 children/generation, mutation 0.05), {args.workers}
+both), success = a candidate with spglib space group 227 and E < {DIAMOND_E} eV/atom, seeds {seeds}.
+xtalnn: 7 crystal-system populations (64, 16 children/generation, mutation 0.05), {a['workers']}
 worker processes, evaluations counted in lockstep over the 7 system-parallel runs: 7 × the position
 of the first diamond in its run (every system is charged as many evaluations as the one that found
-it, whether or not it got that far) or, when larger, every relaxation the {args.workers} worker processes had
+it, whether or not it got that far) or, when larger, every relaxation the {a['workers']} worker processes had
 started by the time the first diamond was stored (ase.db time stamps). Default start: half of the first generation from the
 highest-symmetry Wyckoff prototypes of each system (group order, then fewest occupied sites, then
 fewest free coordinates; equal ranks in seeded random order), fixed-site duplicates removed before
@@ -295,20 +297,63 @@ relaxation and budget. Same run, shared 2-core machine.
 | xtalnn 7-system GA, all-random start (ablation) | {r['successes']}/{r['n']} | {fmt(r['median'])} | {r['spent']} | {1000 * r['per_eval']:.2f} | {r['evals_per_s']:.1f} |
 | ase-ga bulk GA | {q['successes']}/{q['n']} | {fmt(q['median'])} | {q['spent']} | {1000 * q['per_eval']:.2f} | {q['evals_per_s']:.1f} |
 
-{timing_text}Wall time of the {args.seeds}-seed comparison: xtalnn {s['wall']:.0f} s, ablation {r['wall']:.0f} s,
+{timing_text}Wall time of the {a['seeds']}-seed comparison: xtalnn {s['wall']:.0f} s, ablation {r['wall']:.0f} s,
 ase-ga {q['wall']:.0f} s (all stop at the first diamond). Per-seed evaluations to diamond (lockstep
 count for xtalnn): xtalnn {[r_['evaluations'] for r_ in ours]}, ablation
 {[r_['evaluations'] for r_ in ablation]}, ase-ga {[r_['evaluations'] for r_ in peer]}. Relaxations
 started before the first diamond was stored: xtalnn {started(ours)}, ablation {started(ablation)};
 relaxations run before the searches noticed the stop: xtalnn {actual(ours)}, ablation {actual(ablation)},
 ase-ga {actual(peer)} (ase-ga relaxes its whole start population of 20 before it looks).
-Target: ≥ 90% success within {args.budget} evaluations ({'met' if s['successes'] >= 0.9 * s['n'] else 'NOT met'}) and better
+Target: ≥ 90% success within {a['budget']} evaluations ({'met' if s['successes'] >= 0.9 * s['n'] else 'NOT met'}) and better
 success-per-evaluation than ase-ga ({'met' if s['per_eval'] > q['per_eval'] else 'NOT met'}: {1000 * s['per_eval']:.1f} vs {1000 * q['per_eval']:.1f} per 1000;
 ratio {s['per_eval'] / q['per_eval']:.2f}). The all-random start alone: {1000 * r['per_eval']:.1f} per 1000
 ({'better' if r['per_eval'] > q['per_eval'] else 'not better'} than ase-ga).
 
-Reproduce: `PYTHONPATH=python nice python benchmarks/search_si8.py --seeds {args.seeds} --budget {args.budget} --workers {args.workers}`
+Reproduce: `PYTHONPATH=python nice python benchmarks/search_si8.py --atoms {n} --seeds {a['seeds']} --first-seed {a['first_seed']} --budget {a['budget']} --workers {a['workers']} --timing-generations {a['timing_generations']}`
 """
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--atoms", type=int, default=8, help="Si atoms per cell (Si8, Si16, …)")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--budget", type=int, default=2000, help="evaluations per seed")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("-o", "--output", default="/tmp/xtalnn-bench-search")
+    p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    p.add_argument("--timing-generations", type=int, default=3,
+                   help="generations of the extra full-length timing run (0: skip)")
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--from-raw", action="append", default=[],
+                   help="render from this raw.json instead of running (repeatable: one block each)")
+    p.add_argument("--with-raw", action="append", default=[],
+                   help="after this run, also render the block of another run's raw.json")
+    p.add_argument("--timing-into", default=None, metavar="RAW",
+                   help="only run the timing run and store it in this raw.json (then render it)")
+    args = p.parse_args(argv)
+    if args.timing_into:
+        with open(args.timing_into) as fh:
+            raw = json.load(fh)
+        timing = run_timing(os.path.join(args.output, "timing"), args.workers, args.timing_generations)
+        timing["command"] = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+        print("timing", json.dumps(timing), flush=True)
+        raw["timing"], raw["settings"]["timing_generations"] = timing, args.timing_generations
+        with open(args.timing_into, "w") as fh:
+            json.dump(raw, fh, indent=1)
+        args.from_raw = [args.timing_into] + args.from_raw
+    raws = []
+    for path in args.from_raw:
+        with open(path) as fh:
+            raws.append(json.load(fh))
+    if not args.from_raw:
+        raws.append(_run_all(args))
+    for path in args.with_raw:
+        with open(path) as fh:
+            raws.append(json.load(fh))
+    raws.sort(key=lambda raw: raw["settings"]["atoms"])
+    text = "\n".join(render(raw) for raw in raws)
     print(text)
     if not args.no_write:
         write_section("Structure search", text, Path(args.results))
