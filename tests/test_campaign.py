@@ -79,6 +79,43 @@ def test_oracle_relaxation_frames_are_stored(tmp_path):
     assert bad["status"] == "failed" and "NotImplementedError" in bad["error"] and not bad["frames"]
 
 
+def test_composition_model_picks_the_stoichiometry(tmp_path):
+    """No composition in the config: the composition model's top-ranked stoichiometry of the elements."""
+    from conftest import OQMD_CSV
+    from xtalnn.campaign.loop import resolve_composition
+    from xtalnn.composition import read_table, save_model
+    from xtalnn.composition.data import parse_formulas
+    from xtalnn.composition.features import default_elements, element_property_table, elements_present, fraction_matrix
+    from xtalnn.composition.rank import rank_compositions
+    from xtalnn.composition import CompositionModel
+    from xtalnn.composition.training import TrainConfig, train
+    from xtalnn.search.composition import parse_composition
+
+    import gzip
+    import itertools
+
+    small = tmp_path / "oqmd3000.csv"
+    with gzip.open(OQMD_CSV, "rt") as src:
+        small.write_text("".join(itertools.islice(src, 3001)))
+    table = read_table(str(small))
+    elements = default_elements()
+    x = fraction_matrix(parse_formulas(table.formulas), elements)
+    module, _ = train(TrainConfig.for_arch("seed", max_epochs=2, batch_size=256), x, table.targets,
+                      element_property_table(elements), seed=0)
+    path = str(tmp_path / "comp.pt")
+    save_model(module, path, {"elements": elements, "trained_elements": elements_present(x, elements),
+                              "ensemble": 1, "arch": "seed"})
+    cfg = from_dict({"composition": {"elements": ["Ti", "O"], "model": path, "max_atoms": 12}})
+    formula = resolve_composition(cfg)
+    comp = parse_composition(formula)
+    top = rank_compositions(CompositionModel.load(path), ["Ti", "O"], max_atoms=12)[0]
+    assert comp.n_atoms <= 12 and set(comp.elements) == {"Ti", "O"}
+    reduced = parse_composition(top.formula)
+    assert comp.n_atoms % reduced.n_atoms == 0 and comp.n_atoms + reduced.n_atoms > 12  # as many units as fit
+    units = comp.n_atoms // reduced.n_atoms
+    assert dict(comp.counts) == {s: n * units for s, n in reduced.counts}
+
+
 # ---------------------------------------------------------------------------- the reference run
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
