@@ -17,11 +17,19 @@ namespace {
 
 constexpr int64_t kFormatVersion = 1;  // the model files this plugin reads (xtalnn.potential.model)
 
-// The first line of a torch error: the rest is a C++ stack trace.
+// The message of a torch error without C++ frames or TorchScript tracebacks: for an error raised
+// inside the interpreter, the cause is its last unindented "SomethingError: message" line.
 std::string first_line(const std::exception &err) {
-  std::string text = err.what();
-  const auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
+  const auto *c10_error = dynamic_cast<const c10::Error *>(&err);
+  std::istringstream lines(c10_error ? c10_error->what_without_backtrace() : err.what());
+  std::string line, first, cause;
+  while (std::getline(lines, line)) {
+    if (first.empty() && !line.empty()) first = line;
+    const auto colon = line.find("Error: ");
+    if (!line.empty() && line[0] != ' ' && colon != std::string::npos && line.find(' ') > colon)
+      cause = line.substr(colon + 7);
+  }
+  return cause.empty() ? first : cause;
 }
 
 void load_ops_library(const std::string &path) {

@@ -260,6 +260,14 @@ def test_bad_input_is_a_lammps_error(case, plugin, model, tio2_all, tmp_path):
     assert errors and message in errors[0], result.stdout[-2000:]
 
 
+def test_atoms_on_top_of_each_other_are_a_lammps_error(plugin, model, tio2_all, tmp_path):
+    atoms = tio2_all[257].copy()
+    atoms.positions[1] = atoms.positions[0]
+    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    result = run_lmp(tmp_path, setup_lines(plugin, model) + "run 0\n", check=False)
+    assert result.returncode > 0 and "zero length: two atoms at the same position" in result.stdout
+
+
 def test_units_other_than_metal_are_refused(plugin, model, tio2_all, tmp_path):
     LP.write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
     script = setup_lines(plugin, model).replace("units metal", "units real") + "run 0\n"
