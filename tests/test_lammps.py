@@ -281,3 +281,18 @@ def test_cli_prints_the_built_plugin(plugin):
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(plugin)
+
+
+def test_plugin_autoloads_from_lammps_plugin_path(plugin, model, tio2_all, tmp_path):
+    """No `plugin load` line: LAMMPS finds xtalnnplugin.so through LAMMPS_PLUGIN_PATH at start-up."""
+    atoms = in_lammps_frame(STRUCTURES["brookite-24"](tio2_all))
+    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    script = setup_lines(plugin, model).replace(f"plugin load {plugin}\n", "") + "run 0\n" \
+        'print "RESULT $(pe:%.17g)"\n'
+    (tmp_path / "in.lmp").write_text(script)
+    env = {**LP.run_environment(threads=1), "LAMMPS_PLUGIN_PATH": str(Path(plugin).parent)}
+    result = subprocess.run([str(LP.lmp_executable()), "-in", "in.lmp", "-log", "none"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    energy = float(re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1))
+    assert energy == pytest.approx(calculator_properties(model, atoms)["energy"], abs=1e-8)
