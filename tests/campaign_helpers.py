@@ -31,7 +31,7 @@ systems = ["cubic", "hexagonal"]
 population = 5
 children = 2
 generations = 1
-recommendations = 6
+recommendations = 7
 relax_steps = 15
 final_generations = 1
 final_seeds = 1
@@ -50,6 +50,7 @@ acsf_radial = 5
 acsf_angular_eta = 2
 force_fraction = 1.0
 min_loss = 0.01
+energy_window = 50.0
 
 [convergence]
 min_structures = 1000

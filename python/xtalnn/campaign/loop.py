@@ -193,7 +193,8 @@ class Campaign:
             "seconds": time.perf_counter() - t0})
         self.log(f"cycle {c}: GA ({name}) recommended {len(recs)} new structures "
                  f"({duplicates} duplicates of labelled ones dropped) in {time.perf_counter() - t0:.0f} s")
-        return recs
+        # label what the file holds (positions as written): a resumed run sends exactly the same structures
+        return ase.io.read(path, index=":") if recs else []
 
     # ------------------------------------------------------------------ labelling
     def label_all(self, recs: list, cycle: int, origin: str) -> dict:
@@ -350,6 +351,7 @@ class Campaign:
                     recs.append(atoms)
                     k += 1
             _write_frames(recs, path)
+            recs = ase.io.read(path, index=":") if recs else []  # as a resumed run reads them
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
         counts = self.label_all(recs, 0, "final")
         from xtalnn.campaign.report import ranking
