@@ -2,7 +2,7 @@
 (energy + force loss) of the compiled op next to the pure-torch twin, measured in the same run.
 
     python benchmarks/training.py                       # train with the CLI defaults (long), then measure
-    python benchmarks/training.py --model tio2.pt       # report a finished `xtalnn train -o tio2.pt` run
+    python benchmarks/training.py --model tio2.pt       # report finished `xtalnn train` runs (repeatable)
     python benchmarks/training.py --throughput-only     # only the op vs twin throughput
 
 Writes the ``## Potential`` section of benchmarks/RESULTS.md.
@@ -81,7 +81,8 @@ def train_default(data: Path, run_dir: Path, threads: int) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--model", type=Path, help="report a finished `xtalnn train` run (its model file) instead of training")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="report a finished `xtalnn train` run (its model file) instead of training (repeatable)")
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=40, help="Adam steps (batches of 8) for the op paths")
@@ -99,40 +100,47 @@ def main(argv=None) -> int:
 
     lines = []
     if not args.throughput_only:
-        model = args.model or train_default(args.data, HERE / "training_out", args.threads)
-        meta = read_metadata(model)
-        test, m = meta["metrics"]["test"], meta["metrics"]
-        cfg = meta["config"]
+        models = args.model or [train_default(args.data, HERE / "training_out", args.threads)]
         defaults = TrainConfig(elements=["Ti", "O"])
-        changed = {k: v for k, v in cfg.items() if k not in ("elements", "threads", "max_time")
-                   and getattr(defaults, k, None) != v}
-        target = test["energy_rmse_meV_per_atom"] <= 4.0 and test["force_rmse_eV_per_A"] <= 0.15
+        rows, first = [], None
+        for model in models:
+            meta = read_metadata(model)
+            test, m, cfg = meta["metrics"]["test"], meta["metrics"], meta["config"]
+            first = first or meta
+            changed = {k: v for k, v in cfg.items() if k not in ("elements", "threads", "max_time")
+                       and getattr(defaults, k, None) != v}
+            command = "defaults" + (f" with `{json.dumps(changed)}`" if changed else "")
+            if meta["training_data"].get("init_from"):
+                command += f", started from `{Path(meta['training_data']['init_from']).name}` (`--init-from`)"
+            if cfg.get("max_time"):
+                command += f", `--max-time {cfg['max_time']:g}`"
+            stop = ("time limit" if cfg.get("max_time") and m["train_time_s"] >= 60 * cfg["max_time"]
+                    else "early stopping" if m["epochs_run"] < cfg["epochs"] else "epoch limit")
+            target = test["energy_rmse_meV_per_atom"] <= 4.0 and test["force_rmse_eV_per_A"] <= 0.15
+            rows.append(f"| `{Path(model).name}`: {command} | {test['energy_rmse_meV_per_atom']:.2f} | "
+                        f"{test['energy_mae_meV_per_atom']:.2f} | {test['force_rmse_eV_per_A']:.3f} | "
+                        f"{test['force_mae_eV_per_A']:.3f} | {'yes' if target else 'no'} | "
+                        f"{m['train_time_s'] / 60:.1f} min, {m['epochs_run']} epochs (best {m['best_epoch']}; {stop}) |")
+        cfg = first["config"]
         lines += [
             f"Data: `{args.data.name}` (800 structures), split {cfg['split']} by seed {cfg['seed']}: "
-            f"{meta['training_data']['n_train']} train, {meta['training_data']['n_val']} validation "
-            f"(early stopping / best epoch), {meta['training_data']['n_test']} test (never seen).",
+            f"{first['training_data']['n_train']} train, {first['training_data']['n_val']} validation "
+            f"(early stopping / best epoch), {first['training_data']['n_test']} test (never seen). "
+            "Target: ≤ 4 meV/atom and ≤ 0.15 eV/Å on the test split.",
             "",
-            "Command: `xtalnn train --data ../shared/data/tio2_aenet_800.tar.gz --elements Ti O -o tio2.pt`"
-            + (f" with settings differing from the defaults: `{json.dumps(changed)}`" if changed else
-               " (the CLI defaults)") + ".",
+            "Command: `xtalnn train --data ../shared/data/tio2_aenet_800.tar.gz --elements Ti O -o tio2.pt` "
+            "(+ the options in the first column).",
             "",
-            f"Settings: {meta['descriptor']['n_features']} features, " + ", ".join(f"{k}={cfg.get(k)}" for k in (
-                "descriptor", "cutoff", "acsf_radial", "acsf_angular_eta", "acsf_angular", "hidden", "activation",
-                "optimizer", "lr", "batch_size", "lbfgs_iterations", "force_weight", "force_fraction",
-                "cache_derivatives", "epochs", "patience", "max_time")) + ".",
+            f"Default settings: {first['descriptor']['n_features']} features, " + ", ".join(
+                f"{k}={getattr(defaults, k)}" for k in (
+                    "descriptor", "cutoff", "acsf_radial", "acsf_angular_eta", "acsf_angular", "hidden", "activation",
+                    "optimizer", "lr", "batch_size", "lbfgs_iterations", "force_weight", "force_fraction",
+                    "cache_derivatives", "epochs", "patience")) + ".",
             "",
-            "| held-out test (80 structures) | energy RMSE (meV/atom) | energy MAE (meV/atom) | force RMSE (eV/Å) "
-            "| force MAE (eV/Å) | target met |",
-            "|---|---|---|---|---|---|",
-            f"| xtalnn | {test['energy_rmse_meV_per_atom']:.2f} | {test['energy_mae_meV_per_atom']:.2f} | "
-            f"{test['force_rmse_eV_per_A']:.3f} | {test['force_mae_eV_per_A']:.3f} | "
-            f"{'yes' if target else 'no'} (≤ 4 meV/atom, ≤ 0.15 eV/Å) |",
-            "",
-            f"Training time: {m['train_time_s'] / 60:.1f} min wall for {m['epochs_run']} epochs "
-            f"(best validation epoch {m['best_epoch']}; "
-            + ("stopped by the time limit" if cfg.get("max_time") and m["train_time_s"] >= 60 * cfg["max_time"]
-               else "early stopping" if m["epochs_run"] < cfg["epochs"] else "epoch limit")
-            + f"), {cfg.get('threads') or args.threads} thread(s) on a machine shared with other jobs.",
+            "| run (test split, 80 structures) | energy RMSE (meV/atom) | energy MAE (meV/atom) | force RMSE (eV/Å) "
+            "| force MAE (eV/Å) | target met | training (wall, 1 thread, shared machine) |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
         ]
     if args.reuse_throughput:
         saved = json.loads(args.throughput_json.read_text())

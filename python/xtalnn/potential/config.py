@@ -27,8 +27,8 @@ class TrainConfig:
     angular_cutoff: float | None = None   # Chebyshev angular cutoff (Å); default = cutoff
     radial_order: int = 16                # Chebyshev
     angular_order: int = 4                # Chebyshev
-    acsf_radial: int = 8                  # ACSF.default(n_radial=…)
-    acsf_angular_eta: int = 3             # ACSF.default(n_angular_eta=…)
+    acsf_radial: int = 12                 # ACSF.default(n_radial=…)
+    acsf_angular_eta: int = 4             # ACSF.default(n_angular_eta=…)
     acsf_angular: str = "g5"              # "g4" | "g5" | "both"
     # network
     hidden: list = field(default_factory=lambda: [32, 32])
@@ -38,15 +38,15 @@ class TrainConfig:
     lr: float = 1.0
     weight_decay: float = 0.0
     batch_size: int | str = "full"        # 1, 8, 16, 32, … or "full"
-    epochs: int = 400
+    epochs: int = 2000
     schedule: str = "none"                # see SCHEDULES
     lr_factor: float = 0.5                # plateau/step/exponential factor
     lr_patience: int = 15                 # plateau patience / step size (epochs)
     min_lr: float = 1e-5
-    patience: int = 40                    # early stopping (epochs without validation improvement)
-    force_weight: float = 0.05            # w_F (eV/atom per eV/Å); 0 trains on energies only
-    force_fraction: float = 0.125         # share of training structures whose forces enter the loss
-    cache_derivatives: bool = False       # keep ∂G/∂x of small-cell force structures (memory N²·F·3 doubles each)
+    patience: int = 60                    # early stopping (epochs without validation improvement)
+    force_weight: float = 0.2             # w_F (eV/atom per eV/Å); 0 trains on energies only
+    force_fraction: float = 1.0           # share of training structures whose forces enter the loss
+    cache_derivatives: bool = True        # keep ∂G/∂x of small-cell force structures (memory N²·F·3 doubles each)
     lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
     split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0
