@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -74,25 +75,60 @@ struct ACSF {
     return a * n_elements - a * (a - 1) / 2 + (b - a);
   }
 
+  // Intermediates of the forward pass that the VJP needs, kept when the caller will differentiate
+  // (edge_vec requires grad) so that the backward does not evaluate them again:
+  //   per edge (row edge id of edge_vec, stride edge_cache_size()):
+  //     [f_c(r), f_c'(r) | G2 Gaussians: the two seeds of the uniform-grid recurrence, or all n2 |
+  //      exp(−η_u r²) for the G4 η | the same for the G5 η]
+  //   (the cutoff's cos/sin and every exponential; 7 numbers per edge for ACSF.default);
+  //   per centre (stride atom_cache_size()): the G5 moments M[e, u, m] (empty without them).
+  // Rows of edges beyond the cutoff are not written. Memory: linear in edges and atoms.
+  int64_t edge_cache_size() const {
+    return static_cast<int64_t>(2 + (g2_uniform ? 2 : eta2.size()) + etas4.size() + etas5.size());
+  }
+  int64_t atom_cache_size() const {
+    return g5_moments ? n_elements * static_cast<int64_t>(etas5.size()) * static_cast<int64_t>(monomials.size()) : 0;
+  }
+
+  // ecache / acache: if non-null, forward also writes the intermediates above (ecache is the base of
+  // the [E, edge_cache_size()] array, acache this centre's row) and backward reads them instead of
+  // evaluating them again. The values are the same either way.
   template <typename S>
-  void forward(const Environment<S>& env, S* G) const;
+  void forward(const Environment<S>& env, S* G, S* ecache = nullptr, S* acache = nullptr) const;
   template <typename S>
-  void backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const;
+  void backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz, const S* ecache = nullptr,
+                const S* acache = nullptr) const;
 
  private:
   void init_moments();
   void init_radial_grid();
   template <typename S>
-  void radial_gaussians(const S& r, S* e) const;
+  void radial_gaussians(const S& r, S* e, S* keep = nullptr) const;
+  template <typename S>
+  void radial_gaussians_kept(const S* keep, S* e) const;
   template <typename S>
   void moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                std::vector<S>& D) const;
   template <typename S>
+  void monomial_powers(const Environment<S>& env, std::vector<S>& P) const;
+  template <typename S>
   void g5_from_moments(const std::vector<S>& M, const std::vector<S>& D, S* G) const;
   template <typename S>
   void g5_moments_backward(const Environment<S>& env, const S* dG, const std::vector<S>& B5,
-                           const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz) const;
+                           const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz,
+                           const S* acache) const;
 };
+
+// Tensor level (acsf.cpp). G[n_local, F] and the intermediates of its VJP (ecache [E, edge_cache_size()],
+// acache [n_local, atom_cache_size()]), for callers that will differentiate; and the VJP from them
+// (same inputs as the forward), equal to DescriptorKernels<ACSF>::backward.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> acsf_forward_saving(
+    const torch::Tensor& spec, const torch::Tensor& species, const torch::Tensor& edge_index,
+    const torch::Tensor& edge_vec, int64_t n_local);
+torch::Tensor acsf_backward_saved(const torch::Tensor& spec, const torch::Tensor& species,
+                                  const torch::Tensor& edge_index, const torch::Tensor& edge_vec, int64_t n_local,
+                                  const torch::Tensor& dG, const torch::Tensor& ecache,
+                                  const torch::Tensor& acache);
 
 // 1 + λ cos θ, clamped at 0: rounding can push cos θ of a collinear triplet past ±1, and a
 // non-integer ζ would turn the tiny negative base into NaN.
@@ -105,7 +141,7 @@ inline S angular_base(const S& c, double lambda) {
 // ---------------------------------------------------------------------------------------------
 
 template <typename S>
-void ACSF::forward(const Environment<S>& env, S* G) const {
+void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
@@ -119,10 +155,25 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
     const S& r = env.r[a];
     cutoff(cutoff_type, r, rc, fc[a], dfc);
     S* g2 = G + env.species[a] * n2;
-    radial_gaussians(r, E.data());
+    S* row = ecache ? ecache + env.edge[a] * edge_cache_size() : nullptr;  // see edge_cache_size()
+    if (row) {
+      row[0] = fc[a];
+      row[1] = dfc;
+    }
+    radial_gaussians(r, E.data(), row ? row + 2 : nullptr);
     for (int64_t p = 0; p < n2; ++p) g2[p] += E[p] * fc[a];
-    for (int64_t u = 0; u < ne4; ++u) B4[a * ne4 + u] = exp(T(-etas4[u]) * r * r) * fc[a];
-    for (int64_t u = 0; u < ne5; ++u) B5[a * ne5 + u] = exp(T(-etas5[u]) * r * r) * fc[a];
+    S* keep4 = row ? row + 2 + (g2_uniform ? 2 : n2) : nullptr;
+    S* keep5 = row ? keep4 + ne4 : nullptr;
+    for (int64_t u = 0; u < ne4; ++u) {
+      const S e = exp(T(-etas4[u]) * r * r);
+      B4[a * ne4 + u] = e * fc[a];
+      if (keep4) keep4[u] = e;
+    }
+    for (int64_t u = 0; u < ne5; ++u) {
+      const S e = exp(T(-etas5[u]) * r * r);
+      B5[a * ne5 + u] = e * fc[a];
+      if (keep5) keep5[u] = e;
+    }
   }
   if (g5_moments) {
     auto& P = scratch<std::vector<S>, 3>();
@@ -130,6 +181,7 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
     auto& D = scratch<std::vector<S>, 5>();
     moments(env, B5, P, M, D);
     g5_from_moments(M, D, G);
+    if (acache) std::copy(M.begin(), M.end(), acache);
   }
   const int64_t n5_pairs = g5_moments ? 0 : n5;
   if (n4 + n5_pairs == 0) return;
@@ -164,7 +216,8 @@ void ACSF::forward(const Environment<S>& env, S* G) const {
 }
 
 template <typename S>
-void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz) const {
+void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz, const S* ecache,
+                    const S* acache) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
@@ -179,25 +232,35 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   for (int64_t a = 0; a < n; ++a) {
     const S& r = env.r[a];
     S fc, dfc;
-    cutoff(cutoff_type, r, rc, fc, dfc);
     const S* w2 = dG + env.species[a] * n2;
-    radial_gaussians(r, E.data());
+    // cutoff and exponentials: kept by forward() (see edge_cache_size()) or evaluated here
+    const S* row = ecache ? ecache + env.edge[a] * edge_cache_size() : nullptr;
+    const S* keep4 = row ? row + 2 + (g2_uniform ? 2 : n2) : nullptr;
+    const S* keep5 = row ? keep4 + ne4 : nullptr;
+    if (row) {
+      fc = row[0];
+      dfc = row[1];
+      radial_gaussians_kept(row + 2, E.data());
+    } else {
+      cutoff(cutoff_type, r, rc, fc, dfc);
+      radial_gaussians(r, E.data());
+    }
     S acc(0);
     for (int64_t p = 0; p < n2; ++p)
       acc += w2[p] * E[p] * (dfc - T(2 * eta2[p]) * (r - T(rs2[p])) * fc);
     gr[a] = acc;
     for (int64_t u = 0; u < ne4; ++u) {
-      const S e = exp(T(-etas4[u]) * r * r);
+      const S e = keep4 ? keep4[u] : exp(T(-etas4[u]) * r * r);
       B4[a * ne4 + u] = e * fc;
       dB4[a * ne4 + u] = e * (dfc - T(2 * etas4[u]) * r * fc);
     }
     for (int64_t u = 0; u < ne5; ++u) {
-      const S e = exp(T(-etas5[u]) * r * r);
+      const S e = keep5 ? keep5[u] : exp(T(-etas5[u]) * r * r);
       B5[a * ne5 + u] = e * fc;
       dB5[a * ne5 + u] = e * (dfc - T(2 * etas5[u]) * r * fc);
     }
   }
-  if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz);
+  if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz, ecache ? acache : nullptr);
   const int64_t n5_pairs = g5_moments ? 0 : n5;
   if (n4 + n5_pairs > 0) {
     const T rc2 = T(rc * rc);
@@ -266,24 +329,43 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz)
   add_radial_gradient(env, gr, gx, gy, gz);
 }
 
-// e[p] = exp(−η_p (r − R_s,p)²) for every G2 function.
+// e[p] = exp(−η_p (r − R_s,p)²) for every G2 function. keep (if non-null) receives the two seeds of
+// the recurrence (uniform grid), else every e[p].
 template <typename S>
-void ACSF::radial_gaussians(const S& r, S* e) const {
+void ACSF::radial_gaussians(const S& r, S* e, S* keep) const {
   using T = real_t<S>;
   const int64_t n2 = eta2.size();
   if (g2_uniform) {
     const S d0 = r - T(rs2[0]);
-    S v = exp(T(-eta2[0]) * d0 * d0);
+    const S v = exp(T(-eta2[0]) * d0 * d0);
     const S q = exp(T(2 * eta2[0] * g2_step) * d0);
-    for (int64_t p = 0; p < n2; ++p) {
-      e[p] = v;
-      v = v * q * T(g2_ratio[p]);
+    if (keep) {
+      keep[0] = v;
+      keep[1] = q;
     }
+    radial_gaussians_kept(keep ? keep : std::array<S, 2>{v, q}.data(), e);
     return;
   }
   for (int64_t p = 0; p < n2; ++p) {
     const S dr = r - T(rs2[p]);
     e[p] = exp(T(-eta2[p]) * dr * dr);
+    if (keep) keep[p] = e[p];
+  }
+}
+
+// e[p] from what radial_gaussians() kept.
+template <typename S>
+void ACSF::radial_gaussians_kept(const S* keep, S* e) const {
+  const int64_t n2 = eta2.size();
+  if (!g2_uniform) {
+    std::copy(keep, keep + n2, e);
+    return;
+  }
+  S v = keep[0];
+  const S q = keep[1];
+  for (int64_t p = 0; p < n2; ++p) {
+    e[p] = v;
+    v = v * q * real_t<S>(g2_ratio[p]);
   }
 }
 
@@ -292,15 +374,11 @@ template <typename S>
 void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                    std::vector<S>& D) const {
   const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size();
-  P.resize(n * nm);
+  monomial_powers(env, P);
   M.assign(n_elements * ne5 * nm, S(0));
   D.assign(n_elements * ne5, S(0));
   for (int64_t a = 0; a < n; ++a) {
-    const S inv = real_t<S>(1) / env.r[a];
-    const S u[3] = {env.x[a] * inv, env.y[a] * inv, env.z[a] * inv};
-    S* Pa = P.data() + a * nm;
-    Pa[0] = S(1);
-    for (int64_t m = 1; m < nm; ++m) Pa[m] = Pa[parent[m]] * u[parent_axis[m]];
+    const S* Pa = P.data() + a * nm;
     const int64_t s = env.species[a];
     for (int64_t u = 0; u < ne5; ++u) {
       const S b = B5[a * ne5 + u];
@@ -308,6 +386,20 @@ void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vec
       for (int64_t m = 0; m < nm; ++m) Mu[m] += b * Pa[m];
       D[s * ne5 + u] += b * b;
     }
+  }
+}
+
+// P[a, m] = r̂_a^α_m
+template <typename S>
+void ACSF::monomial_powers(const Environment<S>& env, std::vector<S>& P) const {
+  const int64_t n = env.size(), nm = monomials.size();
+  P.resize(n * nm);
+  for (int64_t a = 0; a < n; ++a) {
+    const S inv = real_t<S>(1) / env.r[a];
+    const S u[3] = {env.x[a] * inv, env.y[a] * inv, env.z[a] * inv};
+    S* Pa = P.data() + a * nm;
+    Pa[0] = S(1);
+    for (int64_t m = 1; m < nm; ++m) Pa[m] = Pa[parent[m]] * u[parent_axis[m]];
   }
 }
 
@@ -338,18 +430,26 @@ void ACSF::g5_from_moments(const std::vector<S>& M, const std::vector<S>& D, S* 
 // Adds ∂(Σ dG·G5)/∂r to gr (radial part, per neighbour) and to g (direction part).
 template <typename S>
 void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std::vector<S>& B5,
-                               const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz) const {
+                               const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz,
+                               const S* acache) const {
   using T = real_t<S>;
   const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size(), n5 = g5.size();
   const int L = max_degree;
   auto& P = scratch<std::vector<S>, 14>();
-  auto& M = scratch<std::vector<S>, 15>();
-  auto& D = scratch<std::vector<S>, 16>();
+  auto& Mv = scratch<std::vector<S>, 15>();
+  auto& Dv = scratch<std::vector<S>, 16>();
   auto& dM = scratch<std::vector<S>, 17>();
   auto& dD = scratch<std::vector<S>, 18>();
-  moments(env, B5, P, M, D);
-  dM.assign(M.size(), S(0));
-  dD.assign(D.size(), S(0));
+  const int64_t nM = n_elements * ne5 * nm, nD = n_elements * ne5;
+  const S* M = acache;  // moments kept by forward(): only the monomials of the directions are needed
+  if (acache) {
+    monomial_powers(env, P);
+  } else {
+    moments(env, B5, P, Mv, Dv);
+    M = Mv.data();
+  }
+  dM.assign(nM, S(0));
+  dD.assign(nD, S(0));
   S dS[33];
   for (int64_t ea = 0; ea < n_elements; ++ea)
     for (int64_t eb = ea; eb < n_elements; ++eb) {
@@ -361,8 +461,8 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
           const auto& coef = g5_coef[p];
           for (size_t d = 0; d < coef.size(); ++d) dS[d] += w5[p] * T(coef[d]);
         }
-        const S* Ma = M.data() + (ea * ne5 + u) * nm;
-        const S* Mb = M.data() + (eb * ne5 + u) * nm;
+        const S* Ma = M + (ea * ne5 + u) * nm;
+        const S* Mb = M + (eb * ne5 + u) * nm;
         S* dMa = dM.data() + (ea * ne5 + u) * nm;
         S* dMb = dM.data() + (eb * ne5 + u) * nm;
         for (int d = 0; d <= L; ++d) {

@@ -169,6 +169,39 @@ void run_backward(const D& d, const Graph& g, const T* vec, const T* dG, T* grad
   });
 }
 
+// run_forward that also keeps the intermediates the VJP needs (descriptors with a cache: ACSF):
+// ecache[E, d.edge_cache_size()] by edge id, acache[n_local, d.atom_cache_size()] by centre.
+template <class D, typename T>
+void run_forward_saving(const D& d, const Graph& g, const T* vec, T* G, T* ecache, T* acache) {
+  const int64_t F = d.n_features(), A = d.atom_cache_size();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    auto& env = scratch<Environment<T>, 100>();
+    gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
+    d.template forward<T>(env, G + i * F, ecache, acache + i * A);
+  });
+}
+
+// run_backward from the intermediates of run_forward_saving (same vec, same graph).
+template <class D, typename T>
+void run_backward_saved(const D& d, const Graph& g, const T* vec, const T* dG, const T* ecache,
+                        const T* acache, T* grad_vec) {
+  const int64_t F = d.n_features(), A = d.atom_cache_size();
+  for_each_centre(g.n_local, [&](int64_t i) {
+    auto& env = scratch<Environment<T>, 101>();
+    auto& gx = scratch<std::vector<T>, 100>();
+    auto& gy = scratch<std::vector<T>, 101>();
+    auto& gz = scratch<std::vector<T>, 102>();
+    gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
+    const int64_t n = env.size();
+    gx.assign(n, T(0)); gy.assign(n, T(0)); gz.assign(n, T(0));
+    d.template backward<T>(env, dG + i * F, gx.data(), gy.data(), gz.data(), ecache, acache + i * A);
+    for (int64_t a = 0; a < n; ++a) {
+      T* out = grad_vec + 3 * env.edge[a];
+      out[0] = gx[a]; out[1] = gy[a]; out[2] = gz[a];
+    }
+  });
+}
+
 // tG[i, :] = Σ_e ∂G[i, :]/∂r_e · t_e  (Jacobian-vector product, forward mode).
 template <class D, typename T>
 void run_jvp(const D& d, const Graph& g, const T* vec, const T* tan, T* tG) {
