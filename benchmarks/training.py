@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--model", type=Path, action="append",
                         help="report a finished `xtalnn train` run (its model file) instead of training (repeatable)")
+    parser.add_argument("--describe", action="append", default=[],
+                        help="text for the table row of the --model at the same position (default: its settings)")
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=40, help="Adam steps (batches of 8) for the op paths")
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
         models = args.model or [train_default(args.data, HERE / "training_out", args.threads)]
         defaults = TrainConfig(elements=["Ti", "O"])
         rows, first = [], None
-        for model in models:
+        for position, model in enumerate(models):
             meta = read_metadata(model)
             test, m, cfg = meta["metrics"]["test"], meta["metrics"], meta["config"]
             first = first or meta
@@ -114,6 +116,8 @@ def main(argv=None) -> int:
                 command += f", started from `{Path(meta['training_data']['init_from']).name}` (`--init-from`)"
             if cfg.get("max_time"):
                 command += f", `--max-time {cfg['max_time']:g}`"
+            if position < len(args.describe):
+                command = args.describe[position]
             stop = ("time limit" if cfg.get("max_time") and m["train_time_s"] >= 60 * cfg["max_time"]
                     else "early stopping" if m["epochs_run"] < cfg["epochs"] else "epoch limit")
             target = test["energy_rmse_meV_per_atom"] <= 4.0 and test["force_rmse_eV_per_A"] <= 0.15

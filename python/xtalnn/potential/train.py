@@ -559,6 +559,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         model = Potential(**checkpoint["model_args"])
         model.load_state_dict(checkpoint["last_state"])
     elif init_from is not None:
+        init_from = str(init_from)
         model = warm_start_model(prepared, init_from)
         say(f"starting from the weights of {init_from}")
     else:
@@ -569,6 +570,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     best_loss, best_epoch, bad_epochs, start_epoch, elapsed0 = math.inf, 0, 0, 0, 0.0
     if checkpoint:
+        init_from = checkpoint.get("init_from")  # a resumed warm start keeps its origin in the metadata
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None and checkpoint.get("scheduler") is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
@@ -598,7 +600,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
             "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
             "history": history, "best_loss": best_loss, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
             "split": prepared.split, "fingerprint": prepared.fingerprint, "sources": prepared.sources,
-            "descriptor": prepared.descriptor_settings,
+            "descriptor": prepared.descriptor_settings, "init_from": init_from,
         }, paths["checkpoint"])
 
     def epoch_loss(e_rmse, f_rmse):
@@ -696,7 +698,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         descriptor=prepared.descriptor_settings,
         training_data={"fingerprint": prepared.fingerprint, "n_train": len(train_graphs),
                        "n_val": len(val_graphs), "n_test": len(test_graphs), "sources": prepared.sources,
-                       "init_from": str(init_from) if init_from is not None and not checkpoint else None},
+                       "init_from": str(init_from) if init_from is not None else None},
         config=asdict(config),
         metrics={"test": test_metrics, "best_epoch": best_epoch, "epochs_run": len(history),
                  "best_val_loss": best_loss, "train_time_s": train_time},
