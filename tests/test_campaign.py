@@ -174,7 +174,6 @@ def test_campaign_runs_cycles_and_reports(reference):
 def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
     import torch
 
-    from xtalnn.campaign.training import warm_start_checkpoint
     from xtalnn.potential import train as T
     from xtalnn.potential.model import Potential
 
@@ -182,18 +181,16 @@ def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
     settings = {k: v for k, v in load_config(tiny_config(str(tmp_path))).training.items()}
     config = T.TrainConfig.from_dict({**settings, "elements": ["Si"]})
     data = [str(out / "models" / "cycle-002" / "train.extxyz")]
-    prev = torch.load(out / "models" / "cycle-001" / "model.ckpt", weights_only=False)
-    assert warm_start_checkpoint(config, data, str(tmp_path / "warm.pt"), str(out / "models" / "cycle-001" / "model.ckpt"))
-    warm = torch.load(tmp_path / "warm.ckpt", weights_only=False)
+    previous = out / "models" / "cycle-001" / "model.ckpt"
+    prev = torch.load(previous, weights_only=False)
+    prepared = T.prepare(config, data)
+    new = T.warm_start_model(prepared, previous)  # what run_training passes to train(init_from=…)
     old = Potential(**prev["model_args"])
     old.load_state_dict(prev["best_state"])
-    new = Potential(**warm["model_args"])
-    new.load_state_dict(warm["last_state"])
-    graphs = T.prepare(config, data).graphs
-    e_old = T.evaluate(old, graphs, forces=False).energy_pred
-    e_new = T.evaluate(new, graphs, forces=False).energy_pred
+    e_old = T.evaluate(old, prepared.graphs, forces=False).energy_pred
+    e_new = T.evaluate(new, prepared.graphs, forces=False).energy_pred
     assert np.allclose(e_old, e_new, atol=1e-9)  # the same function as the previous model
-    assert not np.allclose(prev["model_args"]["reference_energies"], warm["model_args"]["reference_energies"])
+    assert not np.allclose(prev["model_args"]["reference_energies"], prepared.reference_energies)
 
 
 def test_dask_localcluster_equals_local_executor(reference, tmp_path):

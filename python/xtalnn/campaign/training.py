@@ -6,18 +6,17 @@ and ``done.json`` (written last, atomically). Only a model with ``done.json`` is
 killed while training never hands a half-trained model to the GA; restarting continues from the
 checkpoint.
 
-Warm start: :func:`xtalnn.potential.train.train` has no ``init_from`` option yet, so
-:func:`warm_start_checkpoint` writes an epoch-0 checkpoint holding the previous model's network
-weights and scaling, and the training *resumes* from it. The previous per-element reference energies
-are folded into the output biases, so the warm model predicts exactly what the previous one did.
+Warm start: ``train(..., init_from=<previous model.ckpt>)`` (:func:`xtalnn.potential.train.warm_start_model`)
+keeps the previous model's weights, scaling and reference energies, so the new run starts from exactly
+what the previous model predicted; a previous model of another shape (descriptor or network changed in
+the config) is not used and training starts from scratch.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 
@@ -55,48 +54,6 @@ def write_atomic_json(path: str, value) -> None:
     os.replace(tmp, path)
 
 
-def warm_start_checkpoint(config, data_paths, output, previous_checkpoint: str) -> bool:
-    """Write ``<output>.ckpt`` (epoch 0) holding the previous model's weights; False when the previous
-    model has another shape (other descriptor or network), then training starts from scratch."""
-    import torch
-
-    from xtalnn.potential import train as T
-    from xtalnn.potential.model import Potential
-
-    prev = torch.load(previous_checkpoint, weights_only=False)
-    prepared = T.prepare(config, data_paths)
-    fresh = T.build_model(prepared)
-    old_args = dict(prev["model_args"])
-    new_args = fresh.init_args()
-    same = (old_args["elements"] == new_args["elements"] and old_args["hidden"] == new_args["hidden"]
-            and old_args["activation"] == new_args["activation"]
-            and torch.equal(torch.as_tensor(old_args["spec"]), new_args["spec"]))
-    if not same:
-        return False
-    args = dict(new_args, shift=old_args["shift"], scale=old_args["scale"])
-    model = Potential(**args)
-    state = {k: v for k, v in prev["best_state"].items() if k.startswith("nets.")}
-    model.load_state_dict(state, strict=False)
-    # reference energies change with the training set: keep E_i = net + e_ref unchanged
-    delta = torch.as_tensor(old_args["reference_energies"]) - new_args["reference_energies"]
-    with torch.no_grad():
-        for k, net in enumerate(model.nets):
-            net[-1].bias += delta[k]
-    optimizer = T.make_optimizer(config, model.parameters())
-    scheduler = T.make_scheduler(config, optimizer)
-    paths = T.output_paths(output)
-    T._atomic_torch_save({
-        "version": T.CHECKPOINT_VERSION, "config": asdict(config), "model_args": model.init_args(),
-        "last_state": model.state_dict(), "best_state": {k: v.clone() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": 0,
-        "history": [], "best_loss": math.inf, "best_epoch": 0, "bad_epochs": 0, "split": prepared.split,
-        "fingerprint": prepared.fingerprint, "sources": prepared.sources,
-        "descriptor": prepared.descriptor_settings,
-    }, paths["checkpoint"])
-    return True
-
-
 def run_training(task: TrainTask) -> dict:
     """Train (or finish training) the model of one cycle; returns the ``done.json`` content:
     ``n_structures``, ``val_rmse`` (eV/atom, at the best epoch), ``test`` metrics, ``warm_start``."""
@@ -110,17 +67,16 @@ def run_training(task: TrainTask) -> dict:
     config = TrainConfig.from_dict({**task.settings, "elements": list(task.elements)})
     output = model_path(task.folder)
     ckpt = output_paths(output)["checkpoint"]
-    warm = False
-    if ckpt.is_file():
-        resume = True
-        warm = bool(task.previous)
-    elif task.previous:
-        prev_ckpt = output_paths(model_path(task.previous))["checkpoint"]
-        warm = warm_start_checkpoint(config, [task.data], output, str(prev_ckpt))
-        resume = warm
-    else:
-        resume = False
-    result = train(config, [task.data], output, resume=resume, progress=False)
+    resume = ckpt.is_file()
+    init_from = output_paths(model_path(task.previous))["checkpoint"] if task.previous else None
+    try:
+        result = train(config, [task.data], output, resume=resume, progress=False, init_from=init_from)
+    except ValueError:
+        if init_from is None or resume:
+            raise
+        init_from = None  # the previous model has another shape (descriptor or network changed): from scratch
+        result = train(config, [task.data], output, progress=False)
+    warm = init_from is not None
     history = result.history
     best = result.metadata.get("metrics", {}).get("best_epoch", 0)
     row = next((h for h in history if h["epoch"] == best), history[-1] if history else {})
