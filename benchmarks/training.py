@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                 command += f", started from `{Path(meta['training_data']['init_from']).name}` (`--init-from`)"
             if cfg.get("max_time"):
                 command += f", `--max-time {cfg['max_time']:g}`"
-            if position < len(args.describe):
+            if position < len(args.describe) and args.describe[position]:
                 command = args.describe[position]
             stop = ("time limit" if cfg.get("max_time") and m["train_time_s"] >= 60 * cfg["max_time"]
                     else "early stopping" if m["epochs_run"] < cfg["epochs"] else "epoch limit")
