@@ -48,17 +48,13 @@ def run_ga(task: GATask) -> list[dict]:
 
 
 def _drop_unreadable_run_databases(out_dir: str) -> None:
-    """Make a GA folder usable after kill -9: stale ase.db lock files are removed, and a run database
-    left half-initialised (ase.db creates its SQLite tables one by one) is deleted; it only holds GA
-    progress, which the seeded GA recomputes exactly."""
+    """Make a GA folder usable after kill -9: a run database left half-initialised (ase.db creates its
+    SQLite tables one by one) is deleted; it only holds GA progress, which the seeded GA recomputes
+    exactly. (Run databases use no lock file: see :class:`xtalnn.search.storage.RunStore`.)"""
     import glob
 
     import ase.db
 
-    for lock in glob.glob(os.path.join(out_dir, "runs", "*.db.lock")):
-        # ase.db's lock file outlives a kill -9 and would block the run's next write forever; one
-        # campaign process owns this folder, so a lock found before the GA starts is stale
-        os.remove(lock)
     for path in glob.glob(os.path.join(out_dir, "runs", "*.db")):
         try:
             db = ase.db.connect(path, type="db")

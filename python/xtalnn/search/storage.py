@@ -47,7 +47,9 @@ class RunStore:
         self.path = path
         self.system = system
         self.seed = seed
-        self.db = ase.db.connect(path, type="db", append=True)
+        # one writer per run database: SQLite's own locking suffices, and ase.db's lock file would
+        # outlive a kill -9 and block the resumed run's first write forever
+        self.db = ase.db.connect(path, type="db", append=True, use_lock_file=False)
 
     def load(self) -> dict[tuple[int, int], Record]:
         """All stored records by (gen, idx)."""
