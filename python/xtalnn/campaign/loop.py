@@ -44,6 +44,25 @@ MIN_TRAINING_STRUCTURES = 10
 """Fewer labelled structures than this: no model is trained that cycle (the split needs some)."""
 
 
+def _recommend(tasks, results, system: str, limit: int, dedup, prefix: str, model: str):
+    """The ``limit`` lowest-energy GA results of ``system`` that ``dedup`` has not seen, as Atoms with
+    their provenance in ``info`` (uid ``{prefix}-{system}-NN``); returns (atoms list, duplicates skipped)."""
+    found = sorted((x for t, res in zip(tasks, results) if t.system == system for x in res),
+                   key=lambda x: x["energy_per_atom"])
+    picked, duplicates = [], 0
+    for cand in found:
+        if len(picked) >= limit:
+            break
+        if dedup.add(cand["atoms"]):
+            duplicates += 1
+            continue
+        atoms = cand["atoms"].copy()
+        atoms.info = {"uid": f"{prefix}-{system}-{len(picked):02d}", "system": system, "model": model,
+                      "model_energy": cand["energy_per_atom"], "spacegroup": cand["spacegroup"]}
+        picked.append(atoms)
+    return picked, duplicates
+
+
 @dataclass
 class CampaignResult:
     """What a finished campaign produced (energies eV/atom)."""
@@ -173,20 +192,9 @@ class Campaign:
         self._refresh_dedup()
         recs, duplicates = [], 0
         for s in g.systems:
-            found = sorted((x for t, res in zip(tasks, results) if t.system == s for x in res),
-                           key=lambda x: x["energy_per_atom"])
-            k = 0
-            for cand in found:
-                if k >= g.recommendations:
-                    break
-                if self.dedup.add(cand["atoms"]):
-                    duplicates += 1
-                    continue
-                atoms = cand["atoms"].copy()
-                atoms.info = {"uid": f"c{c:03d}-{s}-{k:02d}", "system": s, "model": name,
-                              "model_energy": cand["energy_per_atom"], "spacegroup": cand["spacegroup"]}
-                recs.append(atoms)
-                k += 1
+            picked, dropped = _recommend(tasks, results, s, g.recommendations, self.dedup, f"c{c:03d}", name)
+            recs += picked
+            duplicates += dropped
         _write_frames(recs, path)
         T.write_atomic_json(os.path.join(folder, "ga.json"), {
             "fitness": name, "recommended": len(recs), "duplicates": duplicates,
@@ -336,20 +344,7 @@ class Campaign:
             results = self._gather([(run_ga, t) for t in tasks])
             recs = []
             for s in g.systems:
-                found = sorted((x for t, res in zip(tasks, results) if t.system == s for x in res),
-                               key=lambda x: x["energy_per_atom"])
-                seen = Deduplicator()
-                k = 0
-                for cand in found:
-                    if k >= g.final_relabel:
-                        break
-                    if seen.add(cand["atoms"]):
-                        continue
-                    atoms = cand["atoms"].copy()
-                    atoms.info = {"uid": f"final-{s}-{k:02d}", "system": s, "model": name,
-                                  "model_energy": cand["energy_per_atom"], "spacegroup": cand["spacegroup"]}
-                    recs.append(atoms)
-                    k += 1
+                recs += _recommend(tasks, results, s, g.final_relabel, Deduplicator(), "final", name)[0]
             _write_frames(recs, path)
             recs = ase.io.read(path, index=":") if recs else []  # as a resumed run reads them
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
