@@ -24,10 +24,20 @@
 #include <utility>
 #include <vector>
 
+#include "common/columns.h"
 #include "common/cutoff.h"
 #include "descriptors/environment.h"
 
 namespace xtalnn {
+
+// The radial terms of one centre's neighbours, by columns ([k * n + a] for neighbour a of n).
+template <typename S>
+struct RadialColumns {
+  std::vector<S> fc, dfc;  // f_c(r_a), f_c'(r_a)
+  std::vector<S> g2;       // [p * n + a]: exp(−η_p (r_a − R_s,p)²), every G2 function p
+  std::vector<S> e4, e5;   // [u * n + a]: exp(−η_u r_a²), the distinct η of G4 / G5
+  std::vector<S> work;
+};
 
 struct ACSF {
   struct Angular {
@@ -103,9 +113,7 @@ struct ACSF {
   void init_moments();
   void init_radial_grid();
   template <typename S>
-  void radial_gaussians(const S& r, S* e, S* keep = nullptr) const;
-  template <typename S>
-  void radial_gaussians_kept(const S* keep, S* e) const;
+  void radial_columns(const Environment<S>& env, const S* ecache_in, S* ecache_out, RadialColumns<S>& c) const;
   template <typename S>
   void moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                std::vector<S>& D) const;
@@ -138,6 +146,10 @@ inline S angular_base(const S& c, double lambda) {
   return value(base) > 0 ? base : S(0);
 }
 
+// Row length of per-neighbour columns (the G5 monomials): n rounded up, with room for a block of
+// 8 lanes that starts at any neighbour.
+inline int64_t column_stride(int64_t n) { return (n + 15) / 8 * 8; }
+
 // ---------------------------------------------------------------------------------------------
 
 template <typename S>
@@ -145,36 +157,20 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
-  auto& fc = scratch<std::vector<S>, 0>();
+  auto& cols = scratch<RadialColumns<S>, 0>();
   auto& B4 = scratch<std::vector<S>, 1>();
   auto& B5 = scratch<std::vector<S>, 2>();
-  auto& E = scratch<std::vector<S>, 20>();
-  fc.resize(n); B4.resize(n * ne4); B5.resize(n * ne5); E.resize(n2);
-  S dfc;
-  for (int64_t a = 0; a < n; ++a) {
-    const S& r = env.r[a];
-    cutoff(cutoff_type, r, rc, fc[a], dfc);
-    S* g2 = G + env.species[a] * n2;
-    S* row = ecache ? ecache + env.edge[a] * edge_cache_size() : nullptr;  // see edge_cache_size()
-    if (row) {
-      row[0] = fc[a];
-      row[1] = dfc;
-    }
-    radial_gaussians(r, E.data(), row ? row + 2 : nullptr);
-    for (int64_t p = 0; p < n2; ++p) g2[p] += E[p] * fc[a];
-    S* keep4 = row ? row + 2 + (g2_uniform ? 2 : n2) : nullptr;
-    S* keep5 = row ? keep4 + ne4 : nullptr;
-    for (int64_t u = 0; u < ne4; ++u) {
-      const S e = exp(T(-etas4[u]) * r * r);
-      B4[a * ne4 + u] = e * fc[a];
-      if (keep4) keep4[u] = e;
-    }
-    for (int64_t u = 0; u < ne5; ++u) {
-      const S e = exp(T(-etas5[u]) * r * r);
-      B5[a * ne5 + u] = e * fc[a];
-      if (keep5) keep5[u] = e;
-    }
-  }
+  radial_columns<S>(env, nullptr, ecache, cols);
+  const S* fc = cols.fc.data();
+  for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
+    for (int64_t p = 0; p < n2; ++p) G[e * n2 + p] += dot(cols.g2.data() + p * n + begin, fc + begin, end - begin);
+  });
+  B4.resize(n * ne4);
+  B5.resize(n * ne5);
+  for (int64_t u = 0; u < ne4; ++u)
+    for (int64_t a = 0; a < n; ++a) B4[u * n + a] = cols.e4[u * n + a] * fc[a];
+  for (int64_t u = 0; u < ne5; ++u)
+    for (int64_t a = 0; a < n; ++a) B5[u * n + a] = cols.e5[u * n + a] * fc[a];
   if (g5_moments) {
     auto& P = scratch<std::vector<S>, 3>();
     auto& M = scratch<std::vector<S>, 4>();
@@ -195,8 +191,8 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
       S* G5 = G + off5 + ch * n5;
       for (int64_t p = 0; p < n5_pairs; ++p) {
         const Angular& q = g5[p];
-        G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[a * ne5 + q.eta_index] *
-                 B5[b * ne5 + q.eta_index];
+        G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[q.eta_index * n + a] *
+                 B5[q.eta_index * n + b];
       }
       if (n4 == 0) continue;
       const S dx = env.x[b] - env.x[a], dy = env.y[b] - env.y[a], dz = env.z[b] - env.z[a];
@@ -208,8 +204,8 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
       S* G4 = G + off4 + ch * n4;
       for (int64_t p = 0; p < n4; ++p) {
         const Angular& q = g4[p];
-        G4[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B4[a * ne4 + q.eta_index] *
-                 B4[b * ne4 + q.eta_index] * C[q.eta_index];
+        G4[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B4[q.eta_index * n + a] *
+                 B4[q.eta_index * n + b] * C[q.eta_index];
       }
     }
   }
@@ -221,43 +217,41 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
   const int64_t ne4 = etas4.size(), ne5 = etas5.size();
+  auto& cols = scratch<RadialColumns<S>, 0>();
   auto& gr = scratch<std::vector<S>, 7>();
   auto& B4 = scratch<std::vector<S>, 8>();
   auto& dB4 = scratch<std::vector<S>, 9>();
   auto& B5 = scratch<std::vector<S>, 10>();
   auto& dB5 = scratch<std::vector<S>, 11>();
-  auto& E = scratch<std::vector<S>, 21>();
-  gr.assign(n, S(0)); B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
-  E.resize(n2);
-  for (int64_t a = 0; a < n; ++a) {
-    const S& r = env.r[a];
-    S fc, dfc;
-    const S* w2 = dG + env.species[a] * n2;
-    // cutoff and exponentials: kept by forward() (see edge_cache_size()) or evaluated here
-    const S* row = ecache ? ecache + env.edge[a] * edge_cache_size() : nullptr;
-    const S* keep4 = row ? row + 2 + (g2_uniform ? 2 : n2) : nullptr;
-    const S* keep5 = row ? keep4 + ne4 : nullptr;
-    if (row) {
-      fc = row[0];
-      dfc = row[1];
-      radial_gaussians_kept(row + 2, E.data());
-    } else {
-      cutoff(cutoff_type, r, rc, fc, dfc);
-      radial_gaussians(r, E.data());
+  radial_columns<S>(env, ecache, nullptr, cols);
+  const S* fc = cols.fc.data();
+  const S* dfc = cols.dfc.data();
+  const S* r = env.r.data();
+  gr.assign(n, S(0));
+  // G2: gr_a = Σ_p dG[s_a, p] e_p(r_a) (f_c' − 2η_p (r_a − R_s,p) f_c)
+  for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
+    for (int64_t p = 0; p < n2; ++p) {
+      const S w = dG[e * n2 + p];
+      const T two_eta = T(2 * eta2[p]), rs = T(rs2[p]);
+      const S* g = cols.g2.data() + p * n;
+      for (int64_t a = begin; a < end; ++a) gr[a] += w * g[a] * (dfc[a] - two_eta * (r[a] - rs) * fc[a]);
     }
-    S acc(0);
-    for (int64_t p = 0; p < n2; ++p)
-      acc += w2[p] * E[p] * (dfc - T(2 * eta2[p]) * (r - T(rs2[p])) * fc);
-    gr[a] = acc;
-    for (int64_t u = 0; u < ne4; ++u) {
-      const S e = keep4 ? keep4[u] : exp(T(-etas4[u]) * r * r);
-      B4[a * ne4 + u] = e * fc;
-      dB4[a * ne4 + u] = e * (dfc - T(2 * etas4[u]) * r * fc);
+  });
+  B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
+  for (int64_t u = 0; u < ne4; ++u) {
+    const T two_eta = T(2 * etas4[u]);
+    for (int64_t a = 0; a < n; ++a) {
+      const S e = cols.e4[u * n + a];
+      B4[u * n + a] = e * fc[a];
+      dB4[u * n + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
     }
-    for (int64_t u = 0; u < ne5; ++u) {
-      const S e = keep5 ? keep5[u] : exp(T(-etas5[u]) * r * r);
-      B5[a * ne5 + u] = e * fc;
-      dB5[a * ne5 + u] = e * (dfc - T(2 * etas5[u]) * r * fc);
+  }
+  for (int64_t u = 0; u < ne5; ++u) {
+    const T two_eta = T(2 * etas5[u]);
+    for (int64_t a = 0; a < n; ++a) {
+      const S e = cols.e5[u * n + a];
+      B5[u * n + a] = e * fc[a];
+      dB5[u * n + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
     }
   }
   if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz, ecache ? acache : nullptr);
@@ -279,11 +273,11 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
           const S base = angular_base(c, q.lambda);
           const S pw = power(base, q.zeta - 1);
           const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
-          const S& Ba = B5[a * ne5 + q.eta_index];
-          const S& Bb = B5[b * ne5 + q.eta_index];
+          const S& Ba = B5[q.eta_index * n + a];
+          const S& Bb = B5[q.eta_index * n + b];
           gc += w5[p] * dA * Ba * Bb;
-          gra += w5[p] * A * dB5[a * ne5 + q.eta_index] * Bb;
-          grb += w5[p] * A * Ba * dB5[b * ne5 + q.eta_index];
+          gra += w5[p] * A * dB5[q.eta_index * n + a] * Bb;
+          grb += w5[p] * A * Ba * dB5[q.eta_index * n + b];
         }
         S dx(0), dy(0), dz(0), rab(1);
         if (n4 > 0) {
@@ -305,12 +299,12 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
               const S pw = power(base, q.zeta - 1);
               const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
               const int u = q.eta_index;
-              const S& Ba = B4[a * ne4 + u];
-              const S& Bb = B4[b * ne4 + u];
+              const S& Ba = B4[u * n + a];
+              const S& Bb = B4[u * n + b];
               const S wA = w4[p] * A;
               gc += w4[p] * dA * Ba * Bb * C[u];
-              gra += wA * dB4[a * ne4 + u] * Bb * C[u];
-              grb += wA * Ba * dB4[b * ne4 + u] * C[u];
+              gra += wA * dB4[u * n + a] * Bb * C[u];
+              grb += wA * Ba * dB4[u * n + b] * C[u];
               grab += wA * Ba * Bb * dC[u];
             }
           }
@@ -329,78 +323,113 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
   add_radial_gradient(env, gr, gx, gy, gz);
 }
 
-// e[p] = exp(−η_p (r − R_s,p)²) for every G2 function. keep (if non-null) receives the two seeds of
-// the recurrence (uniform grid), else every e[p].
+// The radial terms of env's neighbours: evaluated (ecache_in null; written to the rows of ecache_out
+// if that is non-null) or read from what an earlier forward kept (ecache_in, see edge_cache_size()).
 template <typename S>
-void ACSF::radial_gaussians(const S& r, S* e, S* keep) const {
+void ACSF::radial_columns(const Environment<S>& env, const S* ecache_in, S* ecache_out,
+                          RadialColumns<S>& c) const {
   using T = real_t<S>;
-  const int64_t n2 = eta2.size();
-  if (g2_uniform) {
-    const S d0 = r - T(rs2[0]);
-    const S v = exp(T(-eta2[0]) * d0 * d0);
-    const S q = exp(T(2 * eta2[0] * g2_step) * d0);
-    if (keep) {
-      keep[0] = v;
-      keep[1] = q;
+  const int64_t n = env.size(), n2 = eta2.size(), ne4 = etas4.size(), ne5 = etas5.size();
+  const int64_t nseed = g2_uniform ? 2 : n2, width = edge_cache_size();
+  const S* r = env.r.data();
+  c.fc.resize(n); c.dfc.resize(n); c.g2.resize(n2 * n); c.e4.resize(ne4 * n); c.e5.resize(ne5 * n);
+  // seeds: the two exponentials of the uniform G2 grid, or every G2 exponential
+  S* seed = g2_uniform ? (c.work.resize(2 * n), c.work.data()) : c.g2.data();
+  if (ecache_in) {
+    for (int64_t a = 0; a < n; ++a) {
+      const S* row = ecache_in + env.edge[a] * width;
+      c.fc[a] = row[0];
+      c.dfc[a] = row[1];
+      for (int64_t k = 0; k < nseed; ++k) seed[k * n + a] = row[2 + k];
+      for (int64_t u = 0; u < ne4; ++u) c.e4[u * n + a] = row[2 + nseed + u];
+      for (int64_t u = 0; u < ne5; ++u) c.e5[u * n + a] = row[2 + nseed + ne4 + u];
     }
-    radial_gaussians_kept(keep ? keep : std::array<S, 2>{v, q}.data(), e);
-    return;
+  } else {
+    cutoff_columns(cutoff_type, rc, r, c.fc.data(), c.dfc.data(), n);
+    if (g2_uniform) {  // exp(−η(r − R_0)²) and q = exp(2ηΔ(r − R_0)), see g2_ratio
+      const T eta = T(eta2[0]), r0 = T(rs2[0]), slope = T(2 * eta2[0] * g2_step);
+      for (int64_t a = 0; a < n; ++a) {
+        const S d = r[a] - r0;
+        seed[a] = -eta * d * d;
+        seed[n + a] = slope * d;
+      }
+    } else {
+      for (int64_t p = 0; p < n2; ++p)
+        for (int64_t a = 0; a < n; ++a) {
+          const S d = r[a] - T(rs2[p]);
+          seed[p * n + a] = T(-eta2[p]) * d * d;
+        }
+    }
+    exp_columns(seed, seed, nseed * n);
+    for (int64_t u = 0; u < ne4; ++u)
+      for (int64_t a = 0; a < n; ++a) c.e4[u * n + a] = T(-etas4[u]) * r[a] * r[a];
+    for (int64_t u = 0; u < ne5; ++u)
+      for (int64_t a = 0; a < n; ++a) c.e5[u * n + a] = T(-etas5[u]) * r[a] * r[a];
+    exp_columns(c.e4.data(), c.e4.data(), ne4 * n);
+    exp_columns(c.e5.data(), c.e5.data(), ne5 * n);
+    if (ecache_out) {
+      for (int64_t a = 0; a < n; ++a) {
+        S* row = ecache_out + env.edge[a] * width;
+        row[0] = c.fc[a];
+        row[1] = c.dfc[a];
+        for (int64_t k = 0; k < nseed; ++k) row[2 + k] = seed[k * n + a];
+        for (int64_t u = 0; u < ne4; ++u) row[2 + nseed + u] = c.e4[u * n + a];
+        for (int64_t u = 0; u < ne5; ++u) row[2 + nseed + ne4 + u] = c.e5[u * n + a];
+      }
+    }
   }
-  for (int64_t p = 0; p < n2; ++p) {
-    const S dr = r - T(rs2[p]);
-    e[p] = exp(T(-eta2[p]) * dr * dr);
-    if (keep) keep[p] = e[p];
+  if (g2_uniform) {  // e_{p+1} = e_p q c_p
+    S* g = c.g2.data();
+    for (int64_t a = 0; a < n; ++a) g[a] = seed[a];
+    for (int64_t p = 0; p + 1 < n2; ++p) {
+      const T ratio = T(g2_ratio[p]);
+      for (int64_t a = 0; a < n; ++a) g[(p + 1) * n + a] = g[p * n + a] * seed[n + a] * ratio;
+    }
   }
 }
 
-// e[p] from what radial_gaussians() kept.
-template <typename S>
-void ACSF::radial_gaussians_kept(const S* keep, S* e) const {
-  const int64_t n2 = eta2.size();
-  if (!g2_uniform) {
-    std::copy(keep, keep + n2, e);
-    return;
-  }
-  S v = keep[0];
-  const S q = keep[1];
-  for (int64_t p = 0; p < n2; ++p) {
-    e[p] = v;
-    v = v * q * real_t<S>(g2_ratio[p]);
-  }
-}
-
-// P[a, m] = r̂_a^α_m;  M[e, u, m] = Σ_{a ∈ e} B_u(r_a) P[a, m];  D[e, u] = Σ_{a ∈ e} B_u(r_a)².
+// Per neighbour a, by columns (neighbours contiguous, so the loops over neighbours vectorise):
+// P[m, a] = r̂_a^α_m at [m * column_stride(n) + a] (the padding is zero);  M[e, u, m] = Σ_{a ∈ e} B_u(r_a) P[m, a];
+// D[e, u] = Σ_{a ∈ e} B_u(r_a)².  B5[u, a] likewise.
 template <typename S>
 void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vector<S>& P, std::vector<S>& M,
                    std::vector<S>& D) const {
-  const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size();
+  const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size(), ld = column_stride(n);
   monomial_powers(env, P);
   M.assign(n_elements * ne5 * nm, S(0));
   D.assign(n_elements * ne5, S(0));
-  for (int64_t a = 0; a < n; ++a) {
-    const S* Pa = P.data() + a * nm;
-    const int64_t s = env.species[a];
+  for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
     for (int64_t u = 0; u < ne5; ++u) {
-      const S b = B5[a * ne5 + u];
-      S* Mu = M.data() + (s * ne5 + u) * nm;
-      for (int64_t m = 0; m < nm; ++m) Mu[m] += b * Pa[m];
-      D[s * ne5 + u] += b * b;
+      const S* b = B5.data() + u * n + begin;
+      S* Mu = M.data() + (e * ne5 + u) * nm;
+      for (int64_t m = 0; m < nm; ++m) Mu[m] += dot(b, P.data() + m * ld + begin, end - begin);
+      D[e * ne5 + u] += dot(b, b, end - begin);
     }
-  }
+  });
 }
 
-// P[a, m] = r̂_a^α_m
+// P[m, a] = r̂_a^α_m (columns, as in moments()).
 template <typename S>
 void ACSF::monomial_powers(const Environment<S>& env, std::vector<S>& P) const {
   const int64_t n = env.size(), nm = monomials.size();
-  P.resize(n * nm);
+  auto& U = scratch<std::vector<S>, 22>();
+  const int64_t ld = column_stride(n);
+  U.resize(3 * n);
+  P.resize(nm * ld);
   for (int64_t a = 0; a < n; ++a) {
     const S inv = real_t<S>(1) / env.r[a];
-    const S u[3] = {env.x[a] * inv, env.y[a] * inv, env.z[a] * inv};
-    S* Pa = P.data() + a * nm;
-    Pa[0] = S(1);
-    for (int64_t m = 1; m < nm; ++m) Pa[m] = Pa[parent[m]] * u[parent_axis[m]];
+    U[a] = env.x[a] * inv;
+    U[n + a] = env.y[a] * inv;
+    U[2 * n + a] = env.z[a] * inv;
+    P[a] = S(1);
   }
+  for (int64_t m = 1; m < nm; ++m) {
+    const S* __restrict src = P.data() + parent[m] * ld;
+    const S* __restrict u = U.data() + parent_axis[m] * n;
+    S* __restrict dst = P.data() + m * ld;
+    for (int64_t a = 0; a < n; ++a) dst[a] = src[a] * u[a];
+  }
+  for (int64_t m = 0; m < nm; ++m) std::fill(P.data() + m * ld + n, P.data() + (m + 1) * ld, S(0));
 }
 
 template <typename S>
@@ -428,6 +457,12 @@ void ACSF::g5_from_moments(const std::vector<S>& M, const std::vector<S>& D, S* 
 }
 
 // Adds ∂(Σ dG·G5)/∂r to gr (radial part, per neighbour) and to g (direction part).
+//
+// With the moments' adjoints dM[e, u, m] (and dD[e, u]) a neighbour a of element e receives
+//   radial:     Σ_u ∂B_u/∂r_a · (2 B_u dD[e, u] + Σ_m dM[e, u, m] P[m, a])
+//   direction:  ∂/∂r̂_c Σ_{u,m} B_u dM[e, u, m] r̂^α_m = Σ_u B_u Σ_k Q[e, u, c, k] P[k, a],
+// where Q[e, u, c, k] = Σ_{m: α_m = α_k + e_c} (α_m)_c dM[e, u, m] lowers the degree by one. Each sum
+// over m or k is a sweep over the species run's neighbours (columns of P), which vectorises.
 template <typename S>
 void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std::vector<S>& B5,
                                const std::vector<S>& dB5, std::vector<S>& gr, S* gx, S* gy, S* gz,
@@ -435,11 +470,13 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
   using T = real_t<S>;
   const int64_t n = env.size(), ne5 = etas5.size(), nm = monomials.size(), n5 = g5.size();
   const int L = max_degree;
+  const int64_t nk = degree_start[L];  // monomials of degree < L: the lowered ones
   auto& P = scratch<std::vector<S>, 14>();
   auto& Mv = scratch<std::vector<S>, 15>();
   auto& Dv = scratch<std::vector<S>, 16>();
   auto& dM = scratch<std::vector<S>, 17>();
   auto& dD = scratch<std::vector<S>, 18>();
+  auto& Q = scratch<std::vector<S>, 19>();
   const int64_t nM = n_elements * ne5 * nm, nD = n_elements * ne5;
   const S* M = acache;  // moments kept by forward(): only the monomials of the directions are needed
   if (acache) {
@@ -479,35 +516,69 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
         }
       }
     }
-  auto& dP = scratch<std::vector<S>, 19>();
-  dP.resize(nm);
-  for (int64_t a = 0; a < n; ++a) {
-    const int64_t s = env.species[a];
-    const S* Pa = P.data() + a * nm;
-    for (int64_t m = 0; m < nm; ++m) dP[m] = S(0);
-    S acc_r(0);
-    for (int64_t u = 0; u < ne5; ++u) {
-      const S* dMu = dM.data() + (s * ne5 + u) * nm;
-      const S b = B5[a * ne5 + u];
-      const S dB = T(2) * b * dD[s * ne5 + u] + dot(dMu, Pa, nm);
-      for (int64_t m = 0; m < nm; ++m) dP[m] += dMu[m] * b;
-      acc_r += dB * dB5[a * ne5 + u];
-    }
-    gr[a] += acc_r;
-    // ∂/∂r̂ of Σ_m dP_m r̂^α_m, then project onto the plane ⟂ r̂ and divide by r.
-    const S inv = T(1) / env.r[a];
-    const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
-    S nc[3];
+  Q.assign(nD * 3 * nk, S(0));  // Q[((e ne5 + u) 3 + c) nk + k]
+  for (int64_t eu = 0; eu < nD; ++eu)
     for (int c = 0; c < 3; ++c) {
       const Lowering& low = lowering[c];
-      nc[c] = gather_dot(low.m.data(), low.lower.data(), low.power.data(), dP.data(), Pa, low.m.size());
+      S* q = Q.data() + (eu * 3 + c) * nk;
+      for (size_t s = 0; s < low.m.size(); ++s) q[low.lower[s]] += T(low.power[s]) * dM[eu * nm + low.m[s]];
     }
-    const S nx = nc[0], ny = nc[1], nz = nc[2];
-    const S radial = nx * ux + ny * uy + nz * uz;
-    gx[a] += (nx - radial * ux) * inv;
-    gy[a] += (ny - radial * uy) * inv;
-    gz[a] += (nz - radial * uz) * inv;
-  }
+  // Blocks of kB neighbours of one species run: the sums over m and k run in registers, each column
+  // of P is loaded once per η. Lanes past the run's end read other columns (or P's zero padding)
+  // and are discarded.
+  constexpr int kB = 8;
+  const int64_t ld = column_stride(n);
+  for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
+    for (int64_t a0 = begin; a0 < end; a0 += kB) {
+      const int64_t cnt = std::min<int64_t>(kB, end - a0);
+      S g[kB], nx[kB], ny[kB], nz[kB];
+      for (int l = 0; l < kB; ++l) g[l] = nx[l] = ny[l] = nz[l] = S(0);
+      for (int64_t u = 0; u < ne5; ++u) {
+        const int64_t eu = e * ne5 + u;
+        const S* dMu = dM.data() + eu * nm;
+        const S* q0 = Q.data() + eu * 3 * nk;
+        const S* q1 = q0 + nk;
+        const S* q2 = q1 + nk;
+        S t[kB], r0[kB], r1[kB], r2[kB];
+        for (int l = 0; l < kB; ++l) t[l] = r0[l] = r1[l] = r2[l] = S(0);
+        for (int64_t m = 0; m < nk; ++m) {
+          const S* p = P.data() + m * ld + a0;
+          const S w = dMu[m], w0 = q0[m], w1 = q1[m], w2 = q2[m];
+          for (int l = 0; l < kB; ++l) {
+            t[l] += w * p[l];
+            r0[l] += w0 * p[l];
+            r1[l] += w1 * p[l];
+            r2[l] += w2 * p[l];
+          }
+        }
+        for (int64_t m = nk; m < nm; ++m) {
+          const S* p = P.data() + m * ld + a0;
+          const S w = dMu[m];
+          for (int l = 0; l < kB; ++l) t[l] += w * p[l];
+        }
+        const S* b = B5.data() + u * n + a0;
+        const S* db = dB5.data() + u * n + a0;
+        const S twice_dD = T(2) * dD[eu];
+        for (int64_t l = 0; l < cnt; ++l) {
+          g[l] += (t[l] + twice_dD * b[l]) * db[l];
+          nx[l] += b[l] * r0[l];
+          ny[l] += b[l] * r1[l];
+          nz[l] += b[l] * r2[l];
+        }
+      }
+      // the direction part: project ∂/∂r̂ onto the plane ⟂ r̂ and divide by r
+      for (int64_t l = 0; l < cnt; ++l) {
+        const int64_t a = a0 + l;
+        gr[a] += g[l];
+        const S inv = T(1) / env.r[a];
+        const S ux = env.x[a] * inv, uy = env.y[a] * inv, uz = env.z[a] * inv;
+        const S radial = nx[l] * ux + ny[l] * uy + nz[l] * uz;
+        gx[a] += (nx[l] - radial * ux) * inv;
+        gy[a] += (ny[l] - radial * uy) * inv;
+        gz[a] += (nz[l] - radial * uz) * inv;
+      }
+    }
+  });
 }
 
 }  // namespace xtalnn

@@ -1,5 +1,7 @@
 #include "descriptors/environment.h"
 
+#include <algorithm>
+
 namespace xtalnn {
 
 Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local) {
@@ -9,12 +11,19 @@ Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, 
   const int64_t* centre = edge_index.data_ptr<int64_t>();
   g.neighbor = centre + E;
   g.species = species.data_ptr<int64_t>();
-  g.row_ptr.assign(n_local + 1, 0);
-  for (int64_t e = 0; e < E; ++e) ++g.row_ptr[centre[e] + 1];
-  for (int64_t i = 0; i < n_local; ++i) g.row_ptr[i + 1] += g.row_ptr[i];
+  // Counting sort by (centre, neighbour species), stable: each centre's edges come grouped by the
+  // species of the neighbour, in their input order within a species. Kernels then sum per species
+  // over contiguous runs (ACSF's G5 moments), which vectorises.
+  int64_t n_species = 1;
+  for (int64_t e = 0; e < E; ++e) n_species = std::max(n_species, g.species[g.neighbor[e]] + 1);
+  std::vector<int64_t> bucket(n_local * n_species + 1, 0);
+  auto key = [&](int64_t e) { return centre[e] * n_species + g.species[g.neighbor[e]]; };
+  for (int64_t e = 0; e < E; ++e) ++bucket[key(e) + 1];
+  for (size_t k = 1; k < bucket.size(); ++k) bucket[k] += bucket[k - 1];
+  g.row_ptr.resize(n_local + 1);
+  for (int64_t i = 0; i <= n_local; ++i) g.row_ptr[i] = bucket[i * n_species];
   g.order.resize(E);
-  std::vector<int64_t> fill(g.row_ptr.begin(), g.row_ptr.end() - 1);
-  for (int64_t e = 0; e < E; ++e) g.order[fill[centre[e]]++] = e;
+  for (int64_t e = 0; e < E; ++e) g.order[bucket[key(e)]++] = e;
   return g;
 }
 

@@ -28,7 +28,8 @@ struct Environment {
   void clear() { x.clear(); y.clear(); z.clear(); r.clear(); species.clear(); edge.clear(); }
 };
 
-// Edges grouped by centre atom (a stable counting sort; cheap when they already are sorted).
+// Edges grouped by centre atom and, within a centre, by neighbour species (a stable counting sort).
+// gather() keeps that order, so an Environment's neighbours come in runs of one species.
 struct Graph {
   int64_t n_local = 0;
   std::vector<int64_t> row_ptr;  // [n_local + 1]
@@ -105,20 +106,21 @@ inline S dot(const S* a, const S* b, int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
-// Σ_t c[t] a[i[t]] b[j[t]], four partial sums as in dot().
+// y[k] += c x[k]: contiguous, vectorised by the compiler.
 template <typename S>
-inline S gather_dot(const int* i, const int* j, const double* c, const S* a, const S* b, int64_t n) {
-  using T = real_t<S>;
-  S s0(0), s1(0), s2(0), s3(0);
-  int64_t t = 0;
-  for (; t + 4 <= n; t += 4) {
-    s0 += T(c[t]) * a[i[t]] * b[j[t]];
-    s1 += T(c[t + 1]) * a[i[t + 1]] * b[j[t + 1]];
-    s2 += T(c[t + 2]) * a[i[t + 2]] * b[j[t + 2]];
-    s3 += T(c[t + 3]) * a[i[t + 3]] * b[j[t + 3]];
+inline void axpy(const S& c, const S* __restrict x, S* __restrict y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) y[k] += c * x[k];
+}
+
+// The maximal runs [begin, end) of neighbours of one species (see Graph): calls f(species, begin, end).
+template <typename S, typename F>
+inline void for_each_species_run(const Environment<S>& env, const F& f) {
+  const int64_t n = env.size();
+  for (int64_t begin = 0, end; begin < n; begin = end) {
+    for (end = begin + 1; end < n && env.species[end] == env.species[begin]; ++end) {
+    }
+    f(env.species[begin], begin, end);
   }
-  for (; t < n; ++t) s0 += T(c[t]) * a[i[t]] * b[j[t]];
-  return (s0 + s1) + (s2 + s3);
 }
 
 // Per-thread scratch buffer K of type B, kept between calls so atoms need no allocations.
