@@ -19,6 +19,7 @@
 #include <torch/types.h>
 
 #include <algorithm>
+#include <cstring>
 #include <array>
 #include <tuple>
 #include <utility>
@@ -146,6 +147,69 @@ inline S angular_base(const S& c, double lambda) {
   return value(base) > 0 ? base : S(0);
 }
 
+// One η's share of the G5 moment VJP for kG5Block neighbours (columns p[m * ld + l], l < kG5Block):
+//   t_l = Σ_m dM_m p_m,l,   r_c,l = Σ_{k < nk} Q_c,k p_k,l,
+//   g_l += (t_l + 2 dD b_l) db_l,   (nx, ny, nz)_l += b_l (r_0, r_1, r_2)_l.
+constexpr int kG5Block = 4;
+
+template <typename S>
+inline void g5_block(const S* p, int64_t ld, int64_t nk, int64_t nm, const S* dM, const S* q0, const S* q1,
+                     const S* q2, const S* b, const S* db, const S& twice_dD, S* g, S* nx, S* ny, S* nz) {
+  constexpr int kB = kG5Block;
+  S t[kB], r0[kB], r1[kB], r2[kB];
+  for (int l = 0; l < kB; ++l) t[l] = r0[l] = r1[l] = r2[l] = S(0);
+  for (int64_t m = 0; m < nk; ++m) {
+    const S* pm = p + m * ld;
+    for (int l = 0; l < kB; ++l) {
+      t[l] += dM[m] * pm[l];
+      r0[l] += q0[m] * pm[l];
+      r1[l] += q1[m] * pm[l];
+      r2[l] += q2[m] * pm[l];
+    }
+  }
+  for (int64_t m = nk; m < nm; ++m)
+    for (int l = 0; l < kB; ++l) t[l] += dM[m] * p[m * ld + l];
+  for (int l = 0; l < kB; ++l) {
+    g[l] += (t[l] + twice_dD * b[l]) * db[l];
+    nx[l] += b[l] * r0[l];
+    ny[l] += b[l] * r1[l];
+    nz[l] += b[l] * r2[l];
+  }
+}
+
+#if defined(__GNUC__)
+// float64: the four lanes as one GCC vector (a 256-bit register with AVX, two 128-bit ones without),
+// so that the accumulators stay in registers.
+template <>
+inline void g5_block<double>(const double* p, int64_t ld, int64_t nk, int64_t nm, const double* dM,
+                             const double* q0, const double* q1, const double* q2, const double* b,
+                             const double* db, const double& twice_dD, double* g, double* nx, double* ny,
+                             double* nz) {
+  static_assert(kG5Block == 4, "one vector of four doubles per block");
+  typedef double v4d __attribute__((vector_size(32)));
+  auto load = [](const double* x) {
+    v4d v;
+    std::memcpy(&v, x, sizeof v);
+    return v;
+  };
+  auto store = [](double* x, v4d v) { std::memcpy(x, &v, sizeof v); };
+  v4d t = {0, 0, 0, 0}, r0 = t, r1 = t, r2 = t;
+  for (int64_t m = 0; m < nk; ++m) {
+    const v4d pm = load(p + m * ld);
+    t += dM[m] * pm;
+    r0 += q0[m] * pm;
+    r1 += q1[m] * pm;
+    r2 += q2[m] * pm;
+  }
+  for (int64_t m = nk; m < nm; ++m) t += dM[m] * load(p + m * ld);
+  const v4d bv = load(b);
+  store(g, load(g) + (t + twice_dD * bv) * load(db));
+  store(nx, load(nx) + bv * r0);
+  store(ny, load(ny) + bv * r1);
+  store(nz, load(nz) + bv * r2);
+}
+#endif
+
 // Row length of per-neighbour columns (the G5 monomials): n rounded up, with room for a block of
 // 8 lanes that starts at any neighbour.
 inline int64_t column_stride(int64_t n) { return (n + 15) / 8 * 8; }
@@ -156,7 +220,7 @@ template <typename S>
 void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
-  const int64_t ne4 = etas4.size(), ne5 = etas5.size();
+  const int64_t ne4 = etas4.size(), ne5 = etas5.size(), ld = column_stride(n);
   auto& cols = scratch<RadialColumns<S>, 0>();
   auto& B4 = scratch<std::vector<S>, 1>();
   auto& B5 = scratch<std::vector<S>, 2>();
@@ -166,11 +230,11 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
     for (int64_t p = 0; p < n2; ++p) G[e * n2 + p] += dot(cols.g2.data() + p * n + begin, fc + begin, end - begin);
   });
   B4.resize(n * ne4);
-  B5.resize(n * ne5);
+  B5.assign(ne5 * ld, S(0));  // columns with zero padding, as P (see moments())
   for (int64_t u = 0; u < ne4; ++u)
     for (int64_t a = 0; a < n; ++a) B4[u * n + a] = cols.e4[u * n + a] * fc[a];
   for (int64_t u = 0; u < ne5; ++u)
-    for (int64_t a = 0; a < n; ++a) B5[u * n + a] = cols.e5[u * n + a] * fc[a];
+    for (int64_t a = 0; a < n; ++a) B5[u * ld + a] = cols.e5[u * n + a] * fc[a];
   if (g5_moments) {
     auto& P = scratch<std::vector<S>, 3>();
     auto& M = scratch<std::vector<S>, 4>();
@@ -191,8 +255,8 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
       S* G5 = G + off5 + ch * n5;
       for (int64_t p = 0; p < n5_pairs; ++p) {
         const Angular& q = g5[p];
-        G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[q.eta_index * n + a] *
-                 B5[q.eta_index * n + b];
+        G5[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B5[q.eta_index * ld + a] *
+                 B5[q.eta_index * ld + b];
       }
       if (n4 == 0) continue;
       const S dx = env.x[b] - env.x[a], dy = env.y[b] - env.y[a], dz = env.z[b] - env.z[a];
@@ -216,7 +280,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
                     const S* acache) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), n4 = g4.size(), n5 = g5.size();
-  const int64_t ne4 = etas4.size(), ne5 = etas5.size();
+  const int64_t ne4 = etas4.size(), ne5 = etas5.size(), ld = column_stride(n);
   auto& cols = scratch<RadialColumns<S>, 0>();
   auto& gr = scratch<std::vector<S>, 7>();
   auto& B4 = scratch<std::vector<S>, 8>();
@@ -237,7 +301,7 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
       for (int64_t a = begin; a < end; ++a) gr[a] += w * g[a] * (dfc[a] - two_eta * (r[a] - rs) * fc[a]);
     }
   });
-  B4.resize(n * ne4); dB4.resize(n * ne4); B5.resize(n * ne5); dB5.resize(n * ne5);
+  B4.resize(n * ne4); dB4.resize(n * ne4); B5.assign(ne5 * ld, S(0)); dB5.assign(ne5 * ld, S(0));
   for (int64_t u = 0; u < ne4; ++u) {
     const T two_eta = T(2 * etas4[u]);
     for (int64_t a = 0; a < n; ++a) {
@@ -250,8 +314,8 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
     const T two_eta = T(2 * etas5[u]);
     for (int64_t a = 0; a < n; ++a) {
       const S e = cols.e5[u * n + a];
-      B5[u * n + a] = e * fc[a];
-      dB5[u * n + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
+      B5[u * ld + a] = e * fc[a];
+      dB5[u * ld + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
     }
   }
   if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz, ecache ? acache : nullptr);
@@ -273,11 +337,11 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
           const S base = angular_base(c, q.lambda);
           const S pw = power(base, q.zeta - 1);
           const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
-          const S& Ba = B5[q.eta_index * n + a];
-          const S& Bb = B5[q.eta_index * n + b];
+          const S& Ba = B5[q.eta_index * ld + a];
+          const S& Bb = B5[q.eta_index * ld + b];
           gc += w5[p] * dA * Ba * Bb;
-          gra += w5[p] * A * dB5[q.eta_index * n + a] * Bb;
-          grb += w5[p] * A * Ba * dB5[q.eta_index * n + b];
+          gra += w5[p] * A * dB5[q.eta_index * ld + a] * Bb;
+          grb += w5[p] * A * Ba * dB5[q.eta_index * ld + b];
         }
         S dx(0), dy(0), dz(0), rab(1);
         if (n4 > 0) {
@@ -400,7 +464,7 @@ void ACSF::moments(const Environment<S>& env, const std::vector<S>& B5, std::vec
   D.assign(n_elements * ne5, S(0));
   for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
     for (int64_t u = 0; u < ne5; ++u) {
-      const S* b = B5.data() + u * n + begin;
+      const S* b = B5.data() + u * ld + begin;
       S* Mu = M.data() + (e * ne5 + u) * nm;
       for (int64_t m = 0; m < nm; ++m) Mu[m] += dot(b, P.data() + m * ld + begin, end - begin);
       D[e * ne5 + u] += dot(b, b, end - begin);
@@ -526,7 +590,7 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
   // Blocks of kB neighbours of one species run: the sums over m and k run in registers, each column
   // of P is loaded once per η. Lanes past the run's end read other columns (or P's zero padding)
   // and are discarded.
-  constexpr int kB = 8;
+  constexpr int kB = kG5Block;
   const int64_t ld = column_stride(n);
   for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
     for (int64_t a0 = begin; a0 < end; a0 += kB) {
@@ -539,32 +603,8 @@ void ACSF::g5_moments_backward(const Environment<S>& env, const S* dG, const std
         const S* q0 = Q.data() + eu * 3 * nk;
         const S* q1 = q0 + nk;
         const S* q2 = q1 + nk;
-        S t[kB], r0[kB], r1[kB], r2[kB];
-        for (int l = 0; l < kB; ++l) t[l] = r0[l] = r1[l] = r2[l] = S(0);
-        for (int64_t m = 0; m < nk; ++m) {
-          const S* p = P.data() + m * ld + a0;
-          const S w = dMu[m], w0 = q0[m], w1 = q1[m], w2 = q2[m];
-          for (int l = 0; l < kB; ++l) {
-            t[l] += w * p[l];
-            r0[l] += w0 * p[l];
-            r1[l] += w1 * p[l];
-            r2[l] += w2 * p[l];
-          }
-        }
-        for (int64_t m = nk; m < nm; ++m) {
-          const S* p = P.data() + m * ld + a0;
-          const S w = dMu[m];
-          for (int l = 0; l < kB; ++l) t[l] += w * p[l];
-        }
-        const S* b = B5.data() + u * n + a0;
-        const S* db = dB5.data() + u * n + a0;
-        const S twice_dD = T(2) * dD[eu];
-        for (int64_t l = 0; l < cnt; ++l) {
-          g[l] += (t[l] + twice_dD * b[l]) * db[l];
-          nx[l] += b[l] * r0[l];
-          ny[l] += b[l] * r1[l];
-          nz[l] += b[l] * r2[l];
-        }
+        g5_block(P.data() + a0, ld, nk, nm, dMu, q0, q1, q2, B5.data() + u * ld + a0, dB5.data() + u * ld + a0,
+                 T(2) * dD[eu], g, nx, ny, nz);  // B5, dB5 padded: all kB lanes are in bounds
       }
       // the direction part: project ∂/∂r̂ onto the plane ⟂ r̂ and divide by r
       for (int64_t l = 0; l < cnt; ++l) {

@@ -25,7 +25,9 @@ struct Environment {
   std::vector<int64_t> species;    // species index of j
   std::vector<int64_t> edge;       // row in edge_index / edge_vec
   int64_t size() const { return static_cast<int64_t>(edge.size()); }
-  void clear() { x.clear(); y.clear(); z.clear(); r.clear(); species.clear(); edge.clear(); }
+  void resize(int64_t n) {
+    x.resize(n); y.resize(n); z.resize(n); r.resize(n); species.resize(n); edge.resize(n);
+  }
 };
 
 // Edges grouped by centre atom and, within a centre, by neighbour species (a stable counting sort).
@@ -45,26 +47,29 @@ template <typename S>
 void gather(const Graph& g, int64_t i, const real_t<S>* vec, const real_t<S>* tan, double rc,
             Environment<S>& env) {
   using T = real_t<S>;
-  env.clear();
   const T rc2 = static_cast<T>(rc * rc);
-  for (int64_t p = g.row_ptr[i]; p < g.row_ptr[i + 1]; ++p) {
-    const int64_t e = g.order[p];
+  const int64_t first = g.row_ptr[i], count = g.row_ptr[i + 1] - first;
+  env.resize(count);  // then shrunk to the edges inside the cutoff
+  int64_t n = 0;
+  for (int64_t p = 0; p < count; ++p) {
+    const int64_t e = g.order[first + p];
     const T* v = vec + 3 * e;
     const T r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
     if (!(r2 < rc2)) continue;
     TORCH_CHECK_VALUE(r2 > 0, "edge ", e, " has zero length: two atoms at the same position");
-    S x, y, z;
     if constexpr (std::is_arithmetic_v<S>) {
-      x = v[0]; y = v[1]; z = v[2];
+      env.x[n] = v[0]; env.y[n] = v[1]; env.z[n] = v[2];
+      env.r[n] = std::sqrt(r2);
     } else {
       const T* t = tan + 3 * e;
-      x = S(v[0], t[0]); y = S(v[1], t[1]); z = S(v[2], t[2]);
+      env.x[n] = S(v[0], t[0]); env.y[n] = S(v[1], t[1]); env.z[n] = S(v[2], t[2]);
+      env.r[n] = sqrt(env.x[n] * env.x[n] + env.y[n] * env.y[n] + env.z[n] * env.z[n]);
     }
-    env.x.push_back(x); env.y.push_back(y); env.z.push_back(z);
-    env.r.push_back(sqrt(x * x + y * y + z * z));
-    env.species.push_back(g.species[g.neighbor[e]]);
-    env.edge.push_back(e);
+    env.species[n] = g.species[g.neighbor[e]];
+    env.edge[n] = e;
+    ++n;
   }
+  env.resize(n);
 }
 
 // Adds gc · ∂cos θ_ab/∂r_a and gc · ∂cos θ_ab/∂r_b, where cos θ_ab = r_a·r_b / (|r_a||r_b|) = c and
