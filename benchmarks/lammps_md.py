@@ -106,7 +106,15 @@ def edges(atoms):
     return sp, ei, vec
 
 
-def run_lammps(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: int, threads: int) -> dict:
+def run_lammps(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: int, threads: int,
+               repeats: int = 3) -> dict:
+    """The fastest of ``repeats`` runs (this shared VM's speed drifts by tens of percent within minutes)."""
+    runs = [run_lammps_once(workdir, data, pair_lines, steps, ranks, threads) for _ in range(repeats)]
+    best = min(runs, key=lambda r: r["us"])
+    return {**best, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "all_us": [r["us"] for r in runs]}
+
+
+def run_lammps_once(workdir: Path, data: Path, pair_lines: str, steps: int, ranks: int, threads: int) -> dict:
     script = (f"units metal\natom_style {'charge' if 'coul' in pair_lines else 'atomic'}\nboundary p p p\n"
               f"read_data {data}\n{pair_lines}\nneighbor 1.0 bin\nneigh_modify every 10 delay 0 check yes\n"
               "velocity all create 300.0 12345 mom yes rot yes\ntimestep 0.001\nfix nve all nve\n"
@@ -312,7 +320,7 @@ def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_
     lines = [machine_line,
              f"Load average (1 min) on the 2 cores: {load_before[0]:.1f} before, {load_after[0]:.1f} after "
              "(other agents' jobs share the machine: all wall-clock figures are upper bounds).", "",
-             "µs/atom/step (wall clock), rutile TiO2, NVE 1 fs. xtalnn: ACSF 70 features (6.5 Å), float64. "
+             "µs/atom/step (wall clock, the fastest of 3 runs), rutile TiO2, NVE 1 fs. xtalnn: ACSF 70 features (6.5 Å), float64. "
              "Classical: Matsui–Akaogi Buckingham + Coulomb (`buck/coul/long` 10 Å, PPPM 1e-5). "
              "ASE: the same 2×10 model file via `XtalnnCalculator` (energy + forces + stress per call). "
              f"Anchor: aenet-LAMMPS TiO2 ~{ANCHOR:,.0f} µs/atom/step on one core; target ≤ {TARGET:.0f}.", "",
