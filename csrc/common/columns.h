@@ -17,6 +17,27 @@ namespace xtalnn {
 
 namespace detail {
 
+// c[0] x^(N−1) + c[1] x^(N−2) + … + c[N−1] (Horner; unrolled by the compiler).
+template <size_t N>
+inline double horner(double x, const double (&c)[N]) {
+  double p = c[0];
+  for (size_t k = 1; k < N; ++k) p = p * x + c[k];
+  return p;
+}
+
+// Taylor coefficients, highest power first: exp t to t¹³; −sin t / t and cos t in powers of t² to t²⁰ / t²².
+constexpr double kExpTaylor[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                                 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+constexpr double kMinusSincTaylor[] = {-1.0 / 51090942171709440000.0, 1.0 / 121645100408832000.0,
+                                       -1.0 / 355687428096000.0, 1.0 / 1307674368000.0, -1.0 / 6227020800.0,
+                                       1.0 / 39916800.0, -1.0 / 362880.0, 1.0 / 5040.0, -1.0 / 120.0,
+                                       1.0 / 6.0, -1.0};
+constexpr double kCosTaylor[] = {-1.0 / 1124000727777607680000.0, 1.0 / 2432902008176640000.0,
+                                 -1.0 / 6402373705728000.0, 1.0 / 20922789888000.0, -1.0 / 87178291200.0,
+                                 1.0 / 479001600.0, -1.0 / 3628800.0, 1.0 / 40320.0, -1.0 / 720.0,
+                                 1.0 / 24.0, -0.5, 1.0};
+
 // exp(x), relative error ~2e-16: x = k ln2 + t, |t| <= ln2/2, exp(t) by its Taylor polynomial to t¹³,
 // 2^k assembled in the exponent bits. x is clamped to [−700, 700]: below, it returns exp(−700) ≈ 1e−304
 // instead of a denormal or zero (the arguments here are −η r² and the G2 grid's ratios).
@@ -28,26 +49,12 @@ inline double exp_clamped(double x) {
   const double kd = x * log2e + shifter;
   const double k = kd - shifter;
   const double t = (x - k * ln2_hi) - k * ln2_lo;
-  double p = 1.0 / 6227020800.0;  // 1/13!
-  p = p * t + 1.0 / 479001600.0;
-  p = p * t + 1.0 / 39916800.0;
-  p = p * t + 1.0 / 3628800.0;
-  p = p * t + 1.0 / 362880.0;
-  p = p * t + 1.0 / 40320.0;
-  p = p * t + 1.0 / 5040.0;
-  p = p * t + 1.0 / 720.0;
-  p = p * t + 1.0 / 120.0;
-  p = p * t + 1.0 / 24.0;
-  p = p * t + 1.0 / 6.0;
-  p = p * t + 0.5;
-  p = p * t + 1.0;
-  p = p * t + 1.0;
   int64_t bits;
   std::memcpy(&bits, &kd, sizeof bits);
   bits = (bits - 0x4338000000000000LL + 1023) << 52;  // the integer k sits in kd's low mantissa bits
   double scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return horner(t, kExpTaylor) * scale;
 }
 
 // cos x and sin x for 0 <= x <= π: with t = x − π/2 in [−π/2, π/2], cos x = −sin t and sin x = cos t,
@@ -56,31 +63,8 @@ inline void cos_sin_0_pi(double x, double& c, double& s) {
   constexpr double half_pi_hi = 1.5707963267948966, half_pi_lo = 6.123233995736766e-17;
   const double t = (x - half_pi_hi) - half_pi_lo;
   const double t2 = t * t;
-  double ps = -1.0 / 51090942171709440000.0;  // −1/21!
-  ps = ps * t2 + 1.0 / 121645100408832000.0;
-  ps = ps * t2 - 1.0 / 355687428096000.0;
-  ps = ps * t2 + 1.0 / 1307674368000.0;
-  ps = ps * t2 - 1.0 / 6227020800.0;
-  ps = ps * t2 + 1.0 / 39916800.0;
-  ps = ps * t2 - 1.0 / 362880.0;
-  ps = ps * t2 + 1.0 / 5040.0;
-  ps = ps * t2 - 1.0 / 120.0;
-  ps = ps * t2 + 1.0 / 6.0;
-  ps = ps * t2 - 1.0;
-  double pc = -1.0 / 1124000727777607680000.0;  // −1/22!
-  pc = pc * t2 + 1.0 / 2432902008176640000.0;
-  pc = pc * t2 - 1.0 / 6402373705728000.0;
-  pc = pc * t2 + 1.0 / 20922789888000.0;
-  pc = pc * t2 - 1.0 / 87178291200.0;
-  pc = pc * t2 + 1.0 / 479001600.0;
-  pc = pc * t2 - 1.0 / 3628800.0;
-  pc = pc * t2 + 1.0 / 40320.0;
-  pc = pc * t2 - 1.0 / 720.0;
-  pc = pc * t2 + 1.0 / 24.0;
-  pc = pc * t2 - 0.5;
-  pc = pc * t2 + 1.0;
-  c = ps * t;  // −sin t = t (−1 + t²/6 − …)
-  s = pc;
+  c = horner(t2, kMinusSincTaylor) * t;
+  s = horner(t2, kCosTaylor);
 }
 
 }  // namespace detail

@@ -214,6 +214,26 @@ inline void g5_block<double>(const double* p, int64_t ld, int64_t nk, int64_t nm
 // 8 lanes that starts at any neighbour.
 inline int64_t column_stride(int64_t n) { return (n + 15) / 8 * 8; }
 
+// B[u * ld + a] = e[u * n + a] f_c(r_a) for the exponentials e = exp(−η_u r_a²) of radial_columns(), and,
+// if dB is non-null, dB = ∂B/∂r = e (f_c' − 2η_u r f_c); the padding [n, ld) of each row is zero.
+template <typename S>
+void radial_weights(const std::vector<double>& etas, const RadialColumns<S>& c, const std::vector<S>& e,
+                    const S* r, int64_t n, int64_t ld, std::vector<S>& B, std::vector<S>* dB) {
+  using T = real_t<S>;
+  const int64_t ne = etas.size();
+  B.assign(ne * ld, S(0));
+  if (dB) dB->assign(ne * ld, S(0));
+  for (int64_t u = 0; u < ne; ++u) {
+    const T two_eta = T(2 * etas[u]);
+    const S* eu = e.data() + u * n;
+    S* Bu = B.data() + u * ld;
+    for (int64_t a = 0; a < n; ++a) Bu[a] = eu[a] * c.fc[a];
+    if (!dB) continue;
+    S* dBu = dB->data() + u * ld;
+    for (int64_t a = 0; a < n; ++a) dBu[a] = eu[a] * (c.dfc[a] - two_eta * r[a] * c.fc[a]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 template <typename S>
@@ -229,12 +249,8 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
   for_each_species_run(env, [&](int64_t e, int64_t begin, int64_t end) {
     for (int64_t p = 0; p < n2; ++p) G[e * n2 + p] += dot(cols.g2.data() + p * n + begin, fc + begin, end - begin);
   });
-  B4.resize(n * ne4);
-  B5.assign(ne5 * ld, S(0));  // columns with zero padding, as P (see moments())
-  for (int64_t u = 0; u < ne4; ++u)
-    for (int64_t a = 0; a < n; ++a) B4[u * n + a] = cols.e4[u * n + a] * fc[a];
-  for (int64_t u = 0; u < ne5; ++u)
-    for (int64_t a = 0; a < n; ++a) B5[u * ld + a] = cols.e5[u * n + a] * fc[a];
+  radial_weights<S>(etas4, cols, cols.e4, env.r.data(), n, ld, B4, nullptr);
+  radial_weights<S>(etas5, cols, cols.e5, env.r.data(), n, ld, B5, nullptr);
   if (g5_moments) {
     auto& P = scratch<std::vector<S>, 3>();
     auto& M = scratch<std::vector<S>, 4>();
@@ -268,8 +284,8 @@ void ACSF::forward(const Environment<S>& env, S* G, S* ecache, S* acache) const 
       S* G4 = G + off4 + ch * n4;
       for (int64_t p = 0; p < n4; ++p) {
         const Angular& q = g4[p];
-        G4[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B4[q.eta_index * n + a] *
-                 B4[q.eta_index * n + b] * C[q.eta_index];
+        G4[p] += T(q.prefactor) * power(angular_base(c, q.lambda), q.zeta) * B4[q.eta_index * ld + a] *
+                 B4[q.eta_index * ld + b] * C[q.eta_index];
       }
     }
   }
@@ -301,23 +317,8 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
       for (int64_t a = begin; a < end; ++a) gr[a] += w * g[a] * (dfc[a] - two_eta * (r[a] - rs) * fc[a]);
     }
   });
-  B4.resize(n * ne4); dB4.resize(n * ne4); B5.assign(ne5 * ld, S(0)); dB5.assign(ne5 * ld, S(0));
-  for (int64_t u = 0; u < ne4; ++u) {
-    const T two_eta = T(2 * etas4[u]);
-    for (int64_t a = 0; a < n; ++a) {
-      const S e = cols.e4[u * n + a];
-      B4[u * n + a] = e * fc[a];
-      dB4[u * n + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
-    }
-  }
-  for (int64_t u = 0; u < ne5; ++u) {
-    const T two_eta = T(2 * etas5[u]);
-    for (int64_t a = 0; a < n; ++a) {
-      const S e = cols.e5[u * n + a];
-      B5[u * ld + a] = e * fc[a];
-      dB5[u * ld + a] = e * (dfc[a] - two_eta * r[a] * fc[a]);
-    }
-  }
+  radial_weights<S>(etas4, cols, cols.e4, r, n, ld, B4, &dB4);
+  radial_weights<S>(etas5, cols, cols.e5, r, n, ld, B5, &dB5);
   if (g5_moments) g5_moments_backward(env, dG, B5, dB5, gr, gx, gy, gz, ecache ? acache : nullptr);
   const int64_t n5_pairs = g5_moments ? 0 : n5;
   if (n4 + n5_pairs > 0) {
@@ -363,12 +364,12 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
               const S pw = power(base, q.zeta - 1);
               const S A = T(q.prefactor) * pw * base, dA = T(q.prefactor * q.zeta * q.lambda) * pw;
               const int u = q.eta_index;
-              const S& Ba = B4[u * n + a];
-              const S& Bb = B4[u * n + b];
+              const S& Ba = B4[u * ld + a];
+              const S& Bb = B4[u * ld + b];
               const S wA = w4[p] * A;
               gc += w4[p] * dA * Ba * Bb * C[u];
-              gra += wA * dB4[u * n + a] * Bb * C[u];
-              grb += wA * Ba * dB4[u * n + b] * C[u];
+              gra += wA * dB4[u * ld + a] * Bb * C[u];
+              grb += wA * Ba * dB4[u * ld + b] * C[u];
               grab += wA * Ba * Bb * dC[u];
             }
           }

@@ -1,10 +1,9 @@
 #include "descriptors/environment.h"
 
-#include <algorithm>
-
 namespace xtalnn {
 
-Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local) {
+Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local,
+                 int64_t n_species) {
   Graph g;
   g.n_local = n_local;
   const int64_t E = edge_index.size(1);
@@ -14,8 +13,6 @@ Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, 
   // Counting sort by (centre, neighbour species), stable: each centre's edges come grouped by the
   // species of the neighbour, in their input order within a species. Kernels then sum per species
   // over contiguous runs (ACSF's G5 moments), which vectorises.
-  int64_t n_species = 1;
-  for (int64_t e = 0; e < E; ++e) n_species = std::max(n_species, g.species[g.neighbor[e]] + 1);
   std::vector<int64_t> bucket(n_local * n_species + 1, 0);
   auto key = [&](int64_t e) { return centre[e] * n_species + g.species[g.neighbor[e]]; };
   for (int64_t e = 0; e < E; ++e) ++bucket[key(e) + 1];

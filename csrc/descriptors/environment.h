@@ -40,7 +40,9 @@ struct Graph {
   const int64_t* species = nullptr;
 };
 
-Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local);
+// species values lie in [0, n_species) (checked by the caller).
+Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local,
+                 int64_t n_species);
 
 // Collects the edges of centre i shorter than rc; a non-null `tan` seeds Dual tangents.
 template <typename S>
@@ -109,12 +111,6 @@ inline S dot(const S* a, const S* b, int64_t n) {
   }
   for (; k < n; ++k) s0 += a[k] * b[k];
   return (s0 + s1) + (s2 + s3);
-}
-
-// y[k] += c x[k]: contiguous, vectorised by the compiler.
-template <typename S>
-inline void axpy(const S& c, const S* __restrict x, S* __restrict y, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) y[k] += c * x[k];
 }
 
 // The maximal runs [begin, end) of neighbours of one species (see Graph): calls f(species, begin, end).

@@ -50,7 +50,7 @@ Prepared prepare(const D& d, const torch::Tensor& species, const torch::Tensor& 
                  const torch::Tensor& edge_vec, int64_t n_local) {
   check_inputs(species, edge_index, edge_vec, n_local, d.n_elements);
   Prepared p{species.contiguous(), edge_index.contiguous(), edge_vec.contiguous(), {}};
-  p.graph = make_graph(p.species, p.edge_index, n_local);
+  p.graph = make_graph(p.species, p.edge_index, n_local, d.n_elements);
   return p;
 }
 
