@@ -40,6 +40,8 @@ final_relabel = 2
 
 [oracle]
 calculator = "sw-si"
+final_relax_steps = 30
+final_relax_best = 2
 
 [training]
 hidden = [6, 6]

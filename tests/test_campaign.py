@@ -75,6 +75,13 @@ def test_oracle_relaxation_frames_are_stored(tmp_path):
     assert [r.frame for r in rows] == [0, 1, 2, 3, 4] and rows[0].origin == "ga" and rows[1].origin == "relax"
     assert rows[0].well_predicted  # the fitness energy equals the oracle's here
     assert store.uids() == {"c001-cubic-00"}
+    # with the cell: FrechetCellFilter takes a strained diamond to SW's lattice constant (5.431 Å)
+    strained = bulk("Si", "diamond", a=5.2, cubic=True)
+    strained.rattle(0.02, seed=2)
+    relaxed = label(strained, "sw-si", {}, relax_steps=80, fmax=0.005, cell=True)
+    assert relaxed["status"] == "ok" and len(relaxed["frames"]) > 2
+    assert abs(relaxed["frames"][-1].cell.cellpar()[0] - 5.431) < 0.01 and relaxed["atoms"].cell[0, 0] == 5.2
+    assert abs(relaxed["frames"][-1].get_potential_energy() / 8 - (-4.3366)) < 1e-3
     bad = label(atoms, "ase.calculators.emt:EMT", {})
     assert bad["status"] == "failed" and "NotImplementedError" in bad["error"] and not bad["frames"]
 
@@ -139,8 +146,9 @@ def test_campaign_runs_cycles_and_reports(reference):
     assert "val RMSE" in progress[-1] and "best eV/atom" in progress[-1]
     labels = reference["labelled"]
     ga = [u for u in labels if u.startswith("c00")]
-    final = [u for u in labels if u.startswith("final-")]
-    assert 10 <= len(ga) <= 2 * 2 * 7 and 1 <= len(final) <= 4
+    final = [u for u in labels if u.startswith("final-") and not u.endswith("-relaxed")]
+    relaxed = [u for u in labels if u.endswith("-relaxed")]
+    assert 10 <= len(ga) <= 2 * 2 * 7 and 2 <= len(final) <= 4 and len(relaxed) == 2
     assert all(isinstance(e, float) for e in labels.values())  # SW never fails on these
     assert result.oracle_calls == len(labels)
     # two models, the second warm-started from the first, only complete ones used
@@ -169,6 +177,21 @@ def test_campaign_runs_cycles_and_reports(reference):
     for system, entries in ranking.items():
         energies = [e["oracle_energy"] for e in entries if e["status"] == "ok"]
         assert energies == sorted(energies)
+    # the two lowest relabelled candidates were relaxed by the oracle, cell included, and are ranked by that
+    ok = [e for es in ranking.values() for e in es if e["status"] == "ok"]
+    by_single_point = sorted(ok, key=lambda e: (e.get("single_point_energy", e["oracle_energy"]), e["uid"]))
+    chosen = [e for e in ok if "relax_steps" in e]
+    assert sorted(e["uid"] + "-relaxed" for e in chosen) == sorted(relaxed)
+    assert {e["uid"] for e in chosen} == {e["uid"] for e in by_single_point[:2]}  # (no duplicates among them here)
+    assert all(e["oracle_energy"] <= e["single_point_energy"] + 1e-9 for e in chosen)
+    moved = [e for e in chosen if e["relax_steps"] >= 1]
+    assert moved and all(e["oracle_energy"] < e["single_point_energy"] for e in moved)
+    with ase.db.connect(str(out / "campaign.db")) as db:
+        for e in chosen:
+            frames = sorted(db.select(uid=e["uid"] + "-relaxed"), key=lambda r: r.frame)
+            assert all(r.origin == "final_relax" for r in frames) and len(frames) == e["relax_steps"] + 1
+            assert np.allclose(frames[-1].toatoms().cell.cellpar(), e["cellpar"])
+    assert "steps from" in md
 
 
 def test_warm_start_reproduces_the_previous_model(reference, tmp_path):

@@ -21,7 +21,9 @@
     [oracle]
     calculator = "sw-si"           # any xtalnn.references spec: sw-si, tblite, gpaw, module:factory
     kwargs = {}                    # passed to the calculator (e.g. ecut = 300 for gpaw)
-    relax_steps = 0                # > 0: a short oracle relaxation whose frames are stored too
+    relax_steps = 0                # > 0: a short oracle relaxation (fixed cell) whose frames are stored too
+    final_relax_steps = 0          # > 0: after the final relabelling, the final_relax_best lowest distinct
+    final_relax_best = 3           #   candidates relaxed by the oracle, cell included; ranked by the result
 
     [training]                     # xtalnn.potential.train.TrainConfig keys (elements are automatic)
     min_loss = 0.01                # eV/atom: labelled structures predicted within this are not added
@@ -95,7 +97,9 @@ class OracleConfig:
     calculator: str = "sw-si"
     kwargs: dict = field(default_factory=dict)
     relax_steps: int = 0
-    fmax: float = 0.05  # eV/Å, for the optional short relaxation
+    fmax: float = 0.05  # eV/Å, for the optional relaxations
+    final_relax_steps: int = 0  # BFGS steps of the final cell relaxation (FrechetCellFilter); 0 = none
+    final_relax_best: int = 3  # how many of the lowest relabelled final candidates are relaxed
 
 
 @dataclass
@@ -150,6 +154,8 @@ class CampaignConfig:
         for key in ("executor", "source", "max_cycles"):
             d.pop(key)
         d["ga"].pop("final_generations")
+        for key in ("final_relax_steps", "final_relax_best"):  # the last step only: a finished campaign can
+            d["oracle"].pop(key)  # be run again with a final relaxation added
         return d
 
 
@@ -255,8 +261,11 @@ def check(cfg: CampaignConfig) -> None:
         raise ConfigError(f"[training] min_loss must be >= 0 eV/atom, got {cfg.min_loss}")
     if not isinstance(cfg.oracle.calculator, str) or not cfg.oracle.calculator:
         raise ConfigError("[oracle] calculator must name a calculator (sw-si, tblite, gpaw, module:factory)")
-    if cfg.oracle.relax_steps < 0:
-        raise ConfigError(f"[oracle] relax_steps must be >= 0, got {cfg.oracle.relax_steps}")
+    for key in ("relax_steps", "final_relax_steps", "final_relax_best"):
+        if int(getattr(cfg.oracle, key)) < 0:
+            raise ConfigError(f"[oracle] {key} must be >= 0, got {getattr(cfg.oracle, key)}")
+    if not cfg.oracle.fmax > 0:
+        raise ConfigError(f"[oracle] fmax must be > 0 eV/Å, got {cfg.oracle.fmax}")
     if cfg.convergence.min_structures < 1 or not cfg.convergence.max_val_rmse > 0:
         raise ConfigError("[convergence] min_structures >= 1 and max_val_rmse > 0 (eV/atom)")
     if cfg.executor.kind not in ("local", "dask"):

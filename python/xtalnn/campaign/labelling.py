@@ -47,8 +47,13 @@ def _frame(atoms: Atoms) -> Atoms:
     return out
 
 
-def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int = 0, fmax: float = 0.05) -> dict:
-    """Single point (and optionally ``relax_steps`` BFGS steps at fixed cell) with the oracle ``spec``.
+def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int = 0, fmax: float = 0.05,
+          cell: bool = False) -> dict:
+    """Single point (and optionally ``relax_steps`` BFGS steps) with the oracle ``spec``.
+
+    The relaxation moves the atoms at fixed cell, or with ``cell=True`` the cell too (ASE's
+    ``FrechetCellFilter``: stress to zero, ``fmax`` in eV/Å applies to the filter's generalised forces);
+    every step is a stored frame.
 
     Returns ``{"status": "ok"|"failed", "frames": [Atoms with results], "error": str,
     "atoms": the input, "started"/"finished": Unix time (s), "seconds": wall time}``.
@@ -67,7 +72,12 @@ def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int 
         if relax_steps > 0:
             from ase.optimize import BFGS
 
-            opt = BFGS(work, logfile=None)
+            target = work
+            if cell:
+                from ase.filters import FrechetCellFilter
+
+                target = FrechetCellFilter(work)
+            opt = BFGS(target, logfile=None)
             for _ in opt.irun(fmax=fmax, steps=relax_steps):
                 if opt.nsteps > 0:
                     frames.append(_frame(work))

@@ -17,7 +17,9 @@ uses is fixed by the cycle number, never by timing, so a campaign is reproducibl
 Convergence (checked when a model finishes): training set ≥ ``min_structures`` and validation RMSE
 ≤ ``max_val_rmse``. Then no more labelling: the long GA (``final_seeds`` runs per system,
 ``final_generations`` generations) with the converged model, its best ``final_relabel`` distinct
-structures per system relabelled by the oracle, ranked by the oracle's energy.
+structures per system relabelled by the oracle, ranked by the oracle's energy. With
+``[oracle] final_relax_steps > 0`` the ``final_relax_best`` lowest of those (distinct, all systems) are
+then relaxed by the oracle, cell included, and ranked by their relaxed energy.
 
 Resuming (the same command, the same folder) skips every finished part: GA runs resume from their
 databases, labelled uids are not submitted again, a model is used only once its ``done.json``
@@ -205,9 +207,12 @@ class Campaign:
         return ase.io.read(path, index=":") if recs else []
 
     # ------------------------------------------------------------------ labelling
-    def label_all(self, recs: list, cycle: int, origin: str) -> dict:
-        """Send every recommendation not yet in the database to the oracle; store each result as it comes."""
+    def label_all(self, recs: list, cycle: int, origin: str, relax_steps: int | None = None,
+                  cell: bool = False) -> dict:
+        """Send every recommendation not yet in the database to the oracle; store each result as it comes.
+        ``relax_steps`` (default: the oracle's) and ``cell``: see :func:`~xtalnn.campaign.labelling.label`."""
         o = self.cfg.oracle
+        steps = o.relax_steps if relax_steps is None else relax_steps
         done = self.store.uids()
         todo = [a for a in recs if a.info["uid"] not in done]
         counts = {"submitted": len(todo), "ok": 0, "failed": 0}
@@ -215,7 +220,7 @@ class Campaign:
         for atoms in todo:
             clean = atoms.copy()
             clean.info = {}
-            futures[self.executor.submit(label, clean, o.calculator, dict(o.kwargs), o.relax_steps, o.fmax)] = atoms
+            futures[self.executor.submit(label, clean, o.calculator, dict(o.kwargs), steps, o.fmax, cell)] = atoms
         for fut in cf.as_completed(futures):
             atoms = futures[fut]
             try:
@@ -349,11 +354,40 @@ class Campaign:
             recs = ase.io.read(path, index=":") if recs else []  # as a resumed run reads them
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
         counts = self.label_all(recs, 0, "final")
+        if self.cfg.oracle.final_relax_steps > 0 and self.cfg.oracle.final_relax_best > 0:
+            self.relax_best(folder)
         from xtalnn.campaign.report import ranking
 
         rank = ranking(self.store, self.cfg.ga.systems)
         T.write_atomic_json(os.path.join(folder, "ranking.json"), rank)
         return {"relabelled": counts, "ranking": rank}
+
+    def relax_best(self, folder: str) -> dict:
+        """Relax the ``final_relax_best`` lowest distinct relabelled final candidates (oracle single-point
+        energy, all systems) with the oracle, cell included; stored as uid ``<uid>-relaxed``, origin
+        ``final_relax``, one row per step. The choice is written once to ``final/relax.extxyz``."""
+        o = self.cfg.oracle
+        path = os.path.join(folder, "relax.extxyz")
+        if os.path.exists(path):
+            recs = ase.io.read(path, index=":") if os.path.getsize(path) else []
+        else:
+            rows = sorted(self.store.rows(origin="final", frame=0, status="ok"), key=lambda r: (r.oracle_energy, r.uid))
+            dedup, recs = Deduplicator(), []
+            for r in rows:
+                if len(recs) >= o.final_relax_best:
+                    break
+                atoms = r.toatoms()
+                if dedup.add(atoms):
+                    continue
+                atoms.calc = None
+                atoms.info = {"uid": f"{r.uid}-relaxed", "system": r.system, "model": r.get("model", "none"),
+                              "model_energy": r.get("model_energy", float("nan"))}
+                recs.append(atoms)
+            _write_frames(recs, path)
+            recs = ase.io.read(path, index=":") if recs else []
+            self.log(f"final: the {len(recs)} lowest distinct candidates relaxed by the oracle, cell included "
+                     f"(at most {o.final_relax_steps} steps)")
+        return self.label_all(recs, 0, "final_relax", relax_steps=o.final_relax_steps, cell=True)
 
     # ------------------------------------------------------------------ jobs
     def _gather(self, jobs: list) -> list:

@@ -14,17 +14,31 @@ import os
 
 
 def ranking(store, systems) -> dict:
-    """The relabelled final candidates per system, lowest oracle energy (eV/atom) first."""
+    """The relabelled final candidates per system, lowest oracle energy (eV/atom) first.
+
+    A candidate the oracle also relaxed (uid ``<uid>-relaxed``, see ``[oracle] final_relax_steps``) is
+    ranked by its relaxed structure (last frame): ``oracle_energy``, space group and cell are the
+    relaxed ones, ``single_point_energy`` the relabelling's, ``relax_steps`` the oracle steps taken.
+    """
     from xtalnn.search.dedup import space_group
 
+    relaxed: dict[str, list] = {}
+    for row in store.rows(origin="final_relax"):
+        relaxed.setdefault(row.uid, []).append(row)
     out: dict[str, list] = {s: [] for s in systems}
     for row in store.rows(origin="final", frame=0):
-        atoms = row.toatoms()
         entry = {"uid": row.uid, "system": row.system, "row_id": row.id, "status": row.status, "model": row.get("model", ""),
-                 "model_energy": row.get("model_energy", float("nan")), "formula": atoms.get_chemical_formula()}
+                 "model_energy": row.get("model_energy", float("nan")),
+                 "formula": row.toatoms().get_chemical_formula()}
         if row.status == "ok":
+            best = row
+            frames = sorted(relaxed.get(f"{row.uid}-relaxed", []), key=lambda r: r.frame)
+            if frames and frames[0].status == "ok":
+                best = frames[-1]
+                entry.update(single_point_energy=row.oracle_energy, relax_steps=len(frames) - 1, row_id=best.id)
+            atoms = best.toatoms()
             number, symbol = space_group(atoms)
-            entry.update(oracle_energy=row.oracle_energy, spacegroup=number, symbol=symbol,
+            entry.update(oracle_energy=best.oracle_energy, spacegroup=number, symbol=symbol,
                          cellpar=[float(x) for x in atoms.cell.cellpar()])
         else:
             entry.update(oracle_energy=float("nan"), spacegroup=0, symbol="?", cellpar=[],
@@ -103,21 +117,24 @@ def write_report(out_dir: str) -> dict:
                     f"{s['well_predicted']} | {s['training_set']} | {_num(s['val_rmse'])} | {best_txt} |")
     head += ["", "![validation RMSE](validation_rmse.png) ![best energy](best_energy.png)", "",
              "## Final ranking per crystal system", "",
-             "Oracle energies of the long GA's best structures (relabelled), lowest first.", ""]
+             "Oracle energies of the long GA's best structures (relabelled), lowest first; \"relaxed\": "
+             "the oracle's own relaxation (cell included) of the lowest ones, with the number of steps and "
+             "the single-point energy before it.", ""]
     for system, entries in rank.items():
         head += [f"### {system}", ""]
         if not entries:
             head += ["no candidate", ""]
             continue
-        head += ["| rank | space group | a | b | c | α | β | γ | oracle E (eV/atom) | model E (eV/atom) | CIF |",
-                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        head += ["| rank | space group | a | b | c | α | β | γ | oracle E (eV/atom) | relaxed | model E (eV/atom) | CIF |",
+                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
         for k, e in enumerate(entries, 1):
             if e["status"] != "ok":
-                head.append(f"| {k} | failed: {e.get('error', '')} | | | | | | | – | {_num(e['model_energy'])} | |")
+                head.append(f"| {k} | failed: {e.get('error', '')} | | | | | | | – | | {_num(e['model_energy'])} | |")
                 continue
             a, b, c, al, be, ga = e["cellpar"]
+            relaxed = (f"{e['relax_steps']} steps from {e['single_point_energy']:.4f}" if "relax_steps" in e else "no")
             head.append(f"| {k} | {e['symbol']} ({e['spacegroup']}) | {a:.3f} | {b:.3f} | {c:.3f} | {al:.1f} | "
-                        f"{be:.1f} | {ga:.1f} | {e['oracle_energy']:.4f} | {_num(e['model_energy'])} | "
+                        f"{be:.1f} | {ga:.1f} | {e['oracle_energy']:.4f} | {relaxed} | {_num(e['model_energy'])} | "
                         f"[{os.path.basename(e['cif'])}]({e['cif']}) |")
         head.append("")
     md = "\n".join(head) + "\n"

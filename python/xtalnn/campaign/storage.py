@@ -11,7 +11,9 @@ Only the campaign's main process writes. One row per oracle frame; key-value pai
 ``frame``         0 = the recommended structure; 1, 2, … frames of the optional oracle relaxation
 ``cycle``         active-learning cycle (0 for the final relabelling)
 ``system``        crystal system of the GA run that proposed it
-``origin``        ``ga`` (cycle recommendation), ``final`` (final relabelling), ``relax`` (relaxation frame)
+``origin``        ``ga`` (cycle recommendation), ``relax`` (a frame of its oracle relaxation: training data too),
+                  ``final`` (final relabelling, and the frames of its relaxation), ``final_relax`` (the
+                  oracle's cell relaxation of a final candidate, uid ``<uid>-relaxed``, every frame)
 ``oracle``        the oracle's spec (``sw-si``, ``gpaw``, …)
 ``status``        ``ok`` or ``failed`` (the error is in ``data['error']``)
 ``model``         the fitness that ranked it (``empirical`` or ``cycle-NNN``)
@@ -137,7 +139,8 @@ class LabelStore:
                 return
             for k, atoms in enumerate(result["frames"]):
                 e = atoms.get_potential_energy() / len(atoms)
-                kv = dict(base, frame=k, status="ok", origin=meta["origin"] if k == 0 else "relax",
+                origin = "relax" if k > 0 and meta["origin"] == "ga" else meta["origin"]  # "relax": training data
+                kv = dict(base, frame=k, status="ok", origin=origin,
                           oracle_energy=float(e))
                 if k == 0 and "model_energy" in base and meta.get("model", "empirical") != "empirical":
                     kv["well_predicted"] = bool(abs(e - base["model_energy"]) < float(meta.get("min_loss", 0.0)))
