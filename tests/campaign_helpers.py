@@ -191,3 +191,81 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------------------- TLS Dask cluster
+def write_certificates(folder) -> dict:
+    """A throw-away CA and two certificates it signs (scheduler/worker for 127.0.0.1, client), as PEM
+    files in ``folder``; returns their paths. Another CA's client certificate too (must be refused)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    paths = {}
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def save(stem, key, cert):
+        key_path, cert_path = os.path.join(folder, f"{stem}.key"), os.path.join(folder, f"{stem}.pem")
+        with open(key_path, "wb") as fh:
+            fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+        with open(cert_path, "wb") as fh:
+            fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        paths[stem] = cert_path
+        paths[f"{stem}_key"] = key_path
+
+    def certificate(cn, key, issuer, issuer_key, ca=False):
+        builder = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    for ca_stem, stems in (("ca", ("server", "client")), ("other_ca", ("stranger",))):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_cert = certificate(f"xtalnn test {ca_stem}", ca_key, name(f"xtalnn test {ca_stem}"), ca_key, ca=True)
+        save(ca_stem, ca_key, ca_cert)
+        for stem in stems:
+            key = ec.generate_private_key(ec.SECP256R1())
+            save(stem, key, certificate(f"xtalnn {stem}", key, ca_cert.subject, ca_key))
+    return paths
+
+
+class TLSCluster:
+    """A real Dask scheduler and one worker (``dask scheduler`` / ``dask worker`` processes) on
+    tls://127.0.0.1 that accept only certificates signed by the test CA."""
+
+    def __init__(self, folder):
+        self.certs = write_certificates(folder)
+        self.port = _free_port()
+        self.address = f"tls://127.0.0.1:{self.port}"
+        c = self.certs
+        tls = ["--tls-ca-file", c["ca"], "--tls-cert", c["server"], "--tls-key", c["server_key"]]
+        dask = os.path.join(os.path.dirname(PYTHON), "dask")
+        self.log = open(os.path.join(folder, "cluster.log"), "w")
+        self.procs = [subprocess.Popen([dask, "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port",
+                                        str(self.port), "--no-dashboard", *tls], env=ENV, stdout=self.log,
+                                       stderr=subprocess.STDOUT)]
+        self.procs.append(subprocess.Popen([dask, "worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                                            "--no-dashboard", "--host", "127.0.0.1", *tls], env=ENV,
+                                           stdout=self.log, stderr=subprocess.STDOUT))
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.log.close()

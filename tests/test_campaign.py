@@ -56,6 +56,49 @@ def test_tls_settings_are_checked_before_connecting(tmp_path):
                      tls_client_key=__file__)
 
 
+def test_remote_tls_scheduler_runs_jobs_and_refuses_other_clients(tmp_path):
+    """A real TLS Dask cluster (scheduler + worker processes on tls://127.0.0.1): the campaign's executor
+    reaches it with the config's certificates and a job runs there; a plain tcp:// client and a client
+    with another CA's certificate are refused."""
+    from ase.build import bulk
+
+    from campaign_helpers import TLSCluster
+    from xtalnn.campaign.executor import DaskExecutor
+    from xtalnn.campaign.labelling import label
+
+    cluster = TLSCluster(str(tmp_path))
+    c = cluster.certs
+    try:
+        ex = None
+        for _ in range(60):  # the scheduler takes a few seconds to listen
+            try:
+                ex = DaskExecutor(address=cluster.address, tls_ca_file=c["ca"], tls_client_cert=c["client"],
+                                  tls_client_key=c["client_key"])
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert ex is not None, (tmp_path / "cluster.log").read_text()
+        try:
+            atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+            remote = ex.submit(label, atoms, "sw-si", {}).result(timeout=120)
+        finally:
+            ex.close()
+        assert remote["status"] == "ok"
+        assert remote["frames"][0].get_potential_energy() == pytest.approx(label(atoms, "sw-si", {})["frames"][0]
+                                                                          .get_potential_energy(), abs=1e-10)
+        from distributed import Client
+        from distributed.security import Security
+
+        with pytest.raises((OSError, TimeoutError)):
+            Client(f"tcp://127.0.0.1:{cluster.port}", timeout="4s")
+        with pytest.raises((OSError, TimeoutError)):
+            Client(cluster.address, timeout="4s", security=Security(
+                tls_ca_file=c["ca"], tls_client_cert=c["stranger"], tls_client_key=c["stranger_key"],
+                require_encryption=True))
+    finally:
+        cluster.stop()
+
+
 def test_oracle_relaxation_frames_are_stored(tmp_path):
     from ase.build import bulk
 
