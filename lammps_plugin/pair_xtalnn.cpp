@@ -1,6 +1,8 @@
 // pair_style xtalnn (see pair_xtalnn.h). LAMMPS headers only: the torch side is in xtalnn_model.cpp.
 #include "pair_xtalnn.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -116,10 +118,17 @@ void PairXtalnn::build_edges() {
   species_.resize(nall);
   for (int i = 0; i < nall; ++i) species_[i] = type_species_[type[i]];
 
+  // Sized for every listed pair (the list includes the skin), written by index, then the neighbour
+  // row moved next to the centre row: edge_index_ is the [2, E] array the model takes.
   const double rc = model_->cutoff(), rc2 = rc * rc;
-  centre_.clear();
-  neighbour_.clear();
-  edge_vec_.clear();
+  int64_t capacity = 0;
+  for (int ii = 0; ii < list->inum; ++ii) capacity += list->numneigh[list->ilist[ii]];
+  edge_index_.resize(2 * capacity);
+  neighbour_.resize(capacity);
+  edge_vec_.resize(3 * capacity);
+  int64_t *centre = edge_index_.data(), *neighbour = neighbour_.data();
+  double *vec = edge_vec_.data();
+  int64_t E = 0;
   for (int ii = 0; ii < list->inum; ++ii) {
     const int i = list->ilist[ii];
     const int *jlist = list->firstneigh[i];
@@ -128,20 +137,21 @@ void PairXtalnn::build_edges() {
       const int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
       if (dx * dx + dy * dy + dz * dz >= rc2) continue;
-      centre_.push_back(i);
-      neighbour_.push_back(j);
-      edge_vec_.insert(edge_vec_.end(), {dx, dy, dz});
+      centre[E] = i;
+      neighbour[E] = j;
+      vec[3 * E] = dx; vec[3 * E + 1] = dy; vec[3 * E + 2] = dz;
+      ++E;
     }
   }
-  edge_index_.assign(centre_.begin(), centre_.end());
-  edge_index_.insert(edge_index_.end(), neighbour_.begin(), neighbour_.end());
+  std::copy(neighbour, neighbour + E, centre + E);
+  n_edges_ = E;
 }
 
 void PairXtalnn::compute(int eflag, int vflag) {
   ev_init(eflag, vflag);
   build_edges();
   const int nlocal = atom->nlocal;
-  const int64_t E = static_cast<int64_t>(centre_.size());
+  const int64_t E = n_edges_;
   energy_.resize(nlocal);
   edge_grad_.resize(3 * E);
   const bool check = check_every_ > 0 && update->ntimestep % check_every_ == 0 && update->ntimestep != last_check_;
@@ -167,7 +177,7 @@ void PairXtalnn::compute(int eflag, int vflag) {
 
   double **f = atom->f;
   for (int64_t e = 0; e < E; ++e) {
-    const int i = static_cast<int>(centre_[e]), j = static_cast<int>(neighbour_[e]);
+    const int i = static_cast<int>(edge_index_[e]), j = static_cast<int>(edge_index_[E + e]);
     const double *g = &edge_grad_[3 * e];
     f[i][0] += g[0]; f[i][1] += g[1]; f[i][2] += g[2];
     f[j][0] -= g[0]; f[j][1] -= g[1]; f[j][2] -= g[2];

@@ -45,8 +45,9 @@ class PairXtalnn : public Pair {
   bigint last_check_ = -1;
 
   // per-step buffers, kept between steps
-  std::vector<int64_t> species_, centre_, neighbour_, edge_index_;
-  std::vector<double> edge_vec_, edge_grad_, energy_;
+  std::vector<int64_t> species_, neighbour_, edge_index_;  // edge_index_: [2, n_edges_] (centres, neighbours)
+  std::vector<double> edge_vec_, edge_grad_, energy_;     // edge_vec_: [n_edges_, 3] (Å)
+  int64_t n_edges_ = 0;
 
   void allocate();
   void build_edges();

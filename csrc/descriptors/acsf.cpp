@@ -186,39 +186,40 @@ class BlockPool {
 
 }  // namespace
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> acsf_forward_saving(
-    const torch::Tensor& spec, const torch::Tensor& species, const torch::Tensor& edge_index,
-    const torch::Tensor& edge_vec, int64_t n_local) {
+ACSFSaved acsf_forward_saving(const torch::Tensor& spec, const torch::Tensor& species,
+                              const torch::Tensor& edge_index, const torch::Tensor& edge_vec, int64_t n_local) {
   const ACSF d(spec);
   const detail::Prepared p = detail::prepare(d, species, edge_index, edge_vec, n_local);
   torch::Tensor G = torch::zeros({n_local, d.n_features()}, edge_vec.options());
-  // rows of edges beyond the cutoff stay unwritten and are never read
+  // per-centre blocks (see ACSF::edge_cache_size); the room of edges beyond the cutoff stays unwritten
   torch::Tensor ecache = BlockPool::get().empty({p.edge_vec.size(0), d.edge_cache_size()}, edge_vec.options());
   torch::Tensor acache = BlockPool::get().empty({n_local, d.atom_cache_size()}, edge_vec.options());
   AT_DISPATCH_FLOATING_TYPES(edge_vec.scalar_type(), "xtalnn_acsf_forward_saving", [&] {
     run_forward_saving<ACSF, scalar_t>(d, p.graph, p.edge_vec.data_ptr<scalar_t>(), G.data_ptr<scalar_t>(),
                                        ecache.data_ptr<scalar_t>(), acache.data_ptr<scalar_t>());
   });
-  return {G, ecache, acache};
+  return {G, ecache, acache, p.graph.index};
 }
 
 torch::Tensor acsf_backward_saved(const torch::Tensor& spec, const torch::Tensor& species,
                                   const torch::Tensor& edge_index, const torch::Tensor& edge_vec, int64_t n_local,
-                                  const torch::Tensor& dG, const torch::Tensor& ecache,
-                                  const torch::Tensor& acache) {
+                                  const torch::Tensor& dG, const torch::Tensor& ecache, const torch::Tensor& acache,
+                                  const torch::Tensor& graph) {
   const ACSF d(spec);
-  const detail::Prepared p = detail::prepare(d, species, edge_index, edge_vec, n_local);
+  // the forward's inputs, checked there; contiguous() is a no-op for the tensors it was given
+  const torch::Tensor sp = species.contiguous(), ei = edge_index.contiguous(), ev = edge_vec.contiguous();
+  const Graph g = graph_view(graph, sp, ei, n_local);
   torch::Tensor dGc = dG.to(edge_vec.scalar_type()).contiguous();
   TORCH_CHECK_VALUE(dGc.size(0) == n_local && dGc.size(1) == d.n_features(), "gradient has shape ",
                     dG.sizes(), ", expected [", n_local, ", ", d.n_features(), "]");
   TORCH_CHECK(ecache.scalar_type() == edge_vec.scalar_type() && ecache.is_contiguous() &&
-                  ecache.size(0) == p.edge_vec.size(0) && ecache.size(1) == d.edge_cache_size() &&
+                  ecache.size(0) == ev.size(0) && ecache.size(1) == d.edge_cache_size() &&
                   acache.scalar_type() == edge_vec.scalar_type() && acache.is_contiguous() &&
                   acache.size(0) == n_local && acache.size(1) == d.atom_cache_size(),
               "acsf: saved intermediates do not match the inputs");
-  torch::Tensor out = torch::zeros_like(p.edge_vec);
+  torch::Tensor out = torch::zeros_like(ev);
   AT_DISPATCH_FLOATING_TYPES(edge_vec.scalar_type(), "xtalnn_acsf_backward_saved", [&] {
-    run_backward_saved<ACSF, scalar_t>(d, p.graph, p.edge_vec.data_ptr<scalar_t>(), dGc.data_ptr<scalar_t>(),
+    run_backward_saved<ACSF, scalar_t>(d, g, ev.data_ptr<scalar_t>(), dGc.data_ptr<scalar_t>(),
                                        ecache.data_ptr<scalar_t>(), acache.data_ptr<scalar_t>(),
                                        out.data_ptr<scalar_t>());
   });

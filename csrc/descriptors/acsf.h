@@ -88,12 +88,13 @@ struct ACSF {
 
   // Intermediates of the forward pass that the VJP needs, kept when the caller will differentiate
   // (edge_vec requires grad) so that the backward does not evaluate them again:
-  //   per edge (row edge id of edge_vec, stride edge_cache_size()):
-  //     [f_c(r), f_c'(r) | G2 Gaussians: the two seeds of the uniform-grid recurrence, or all n2 |
-  //      exp(−η_u r²) for the G4 η | the same for the G5 η]
-  //   (the cutoff's cos/sin and every exponential; 7 numbers per edge for ACSF.default);
+  //   per edge, edge_cache_size() numbers: f_c(r), f_c'(r) | G2 Gaussians: the two seeds of the
+  //     uniform-grid recurrence, or all n2 | exp(−η_u r²) for the G4 η | the same for the G5 η
+  //     (7 numbers per edge for ACSF.default), stored as one block per centre i of n_i neighbours
+  //     inside the cutoff: columns of length n_i, one after the other, at the centre's first edge
+  //     position in the Graph times edge_cache_size(), so both passes copy whole columns;
   //   per centre (stride atom_cache_size()): the G5 moments M[e, u, m] (empty without them).
-  // Rows of edges beyond the cutoff are not written. Memory: linear in edges and atoms.
+  // Memory: linear in edges and atoms.
   int64_t edge_cache_size() const {
     return static_cast<int64_t>(2 + (g2_uniform ? 2 : eta2.size()) + etas4.size() + etas5.size());
   }
@@ -101,9 +102,8 @@ struct ACSF {
     return g5_moments ? n_elements * static_cast<int64_t>(etas5.size()) * static_cast<int64_t>(monomials.size()) : 0;
   }
 
-  // ecache / acache: if non-null, forward also writes the intermediates above (ecache is the base of
-  // the [E, edge_cache_size()] array, acache this centre's row) and backward reads them instead of
-  // evaluating them again. The values are the same either way.
+  // ecache / acache: if non-null, forward also writes the intermediates above (this centre's block
+  // and row) and backward reads them instead of evaluating them again. The values are the same either way.
   template <typename S>
   void forward(const Environment<S>& env, S* G, S* ecache = nullptr, S* acache = nullptr) const;
   template <typename S>
@@ -129,15 +129,18 @@ struct ACSF {
 };
 
 // Tensor level (acsf.cpp). G[n_local, F] and the intermediates of its VJP (ecache [E, edge_cache_size()],
-// acache [n_local, atom_cache_size()]), for callers that will differentiate; and the VJP from them
-// (same inputs as the forward), equal to DescriptorKernels<ACSF>::backward.
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> acsf_forward_saving(
-    const torch::Tensor& spec, const torch::Tensor& species, const torch::Tensor& edge_index,
-    const torch::Tensor& edge_vec, int64_t n_local);
+// acache [n_local, atom_cache_size()], and the edge grouping `graph`, see Graph::index), for callers
+// that will differentiate; and the VJP from them (the very tensors the forward was given and checked:
+// they are not checked again), equal to DescriptorKernels<ACSF>::backward.
+struct ACSFSaved {
+  torch::Tensor G, ecache, acache, graph;
+};
+ACSFSaved acsf_forward_saving(const torch::Tensor& spec, const torch::Tensor& species,
+                              const torch::Tensor& edge_index, const torch::Tensor& edge_vec, int64_t n_local);
 torch::Tensor acsf_backward_saved(const torch::Tensor& spec, const torch::Tensor& species,
                                   const torch::Tensor& edge_index, const torch::Tensor& edge_vec, int64_t n_local,
-                                  const torch::Tensor& dG, const torch::Tensor& ecache,
-                                  const torch::Tensor& acache);
+                                  const torch::Tensor& dG, const torch::Tensor& ecache, const torch::Tensor& acache,
+                                  const torch::Tensor& graph);
 
 // 1 + λ cos θ, clamped at 0: rounding can push cos θ of a collinear triplet past ±1, and a
 // non-integer ζ would turn the tiny negative base into NaN.
@@ -388,27 +391,29 @@ void ACSF::backward(const Environment<S>& env, const S* dG, S* gx, S* gy, S* gz,
   add_radial_gradient(env, gr, gx, gy, gz);
 }
 
-// The radial terms of env's neighbours: evaluated (ecache_in null; written to the rows of ecache_out
-// if that is non-null) or read from what an earlier forward kept (ecache_in, see edge_cache_size()).
+// The radial terms of env's neighbours: evaluated (ecache_in null; written to the centre's block
+// ecache_out if that is non-null) or read from what an earlier forward kept (ecache_in, see
+// edge_cache_size()).
 template <typename S>
 void ACSF::radial_columns(const Environment<S>& env, const S* ecache_in, S* ecache_out,
                           RadialColumns<S>& c) const {
   using T = real_t<S>;
   const int64_t n = env.size(), n2 = eta2.size(), ne4 = etas4.size(), ne5 = etas5.size();
-  const int64_t nseed = g2_uniform ? 2 : n2, width = edge_cache_size();
+  const int64_t nseed = g2_uniform ? 2 : n2;
   const S* r = env.r.data();
   c.fc.resize(n); c.dfc.resize(n); c.g2.resize(n2 * n); c.e4.resize(ne4 * n); c.e5.resize(ne5 * n);
   // seeds: the two exponentials of the uniform G2 grid, or every G2 exponential
   S* seed = g2_uniform ? (c.work.resize(2 * n), c.work.data()) : c.g2.data();
+  // the centre's block of the cache: columns fc | dfc | seeds | e4 | e5, each of length n
+  const auto columns = [&](auto&& move) {
+    move(c.fc.data(), n, 0);
+    move(c.dfc.data(), n, n);
+    move(seed, nseed * n, 2 * n);
+    move(c.e4.data(), ne4 * n, (2 + nseed) * n);
+    move(c.e5.data(), ne5 * n, (2 + nseed + ne4) * n);
+  };
   if (ecache_in) {
-    for (int64_t a = 0; a < n; ++a) {
-      const S* row = ecache_in + env.edge[a] * width;
-      c.fc[a] = row[0];
-      c.dfc[a] = row[1];
-      for (int64_t k = 0; k < nseed; ++k) seed[k * n + a] = row[2 + k];
-      for (int64_t u = 0; u < ne4; ++u) c.e4[u * n + a] = row[2 + nseed + u];
-      for (int64_t u = 0; u < ne5; ++u) c.e5[u * n + a] = row[2 + nseed + ne4 + u];
-    }
+    columns([&](S* column, int64_t count, int64_t at) { std::copy(ecache_in + at, ecache_in + at + count, column); });
   } else {
     cutoff_columns(cutoff_type, rc, r, c.fc.data(), c.dfc.data(), n);
     if (g2_uniform) {  // exp(−η(r − R_0)²) and q = exp(2ηΔ(r − R_0)), see g2_ratio
@@ -432,16 +437,8 @@ void ACSF::radial_columns(const Environment<S>& env, const S* ecache_in, S* ecac
       for (int64_t a = 0; a < n; ++a) c.e5[u * n + a] = T(-etas5[u]) * r[a] * r[a];
     exp_columns(c.e4.data(), c.e4.data(), ne4 * n);
     exp_columns(c.e5.data(), c.e5.data(), ne5 * n);
-    if (ecache_out) {
-      for (int64_t a = 0; a < n; ++a) {
-        S* row = ecache_out + env.edge[a] * width;
-        row[0] = c.fc[a];
-        row[1] = c.dfc[a];
-        for (int64_t k = 0; k < nseed; ++k) row[2 + k] = seed[k * n + a];
-        for (int64_t u = 0; u < ne4; ++u) row[2 + nseed + u] = c.e4[u * n + a];
-        for (int64_t u = 0; u < ne5; ++u) row[2 + nseed + ne4 + u] = c.e5[u * n + a];
-      }
-    }
+    if (ecache_out)
+      columns([&](S* column, int64_t count, int64_t at) { std::copy(column, column + count, ecache_out + at); });
   }
   if (g2_uniform) {  // e_{p+1} = e_p q c_p
     S* g = c.g2.data();

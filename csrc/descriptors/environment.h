@@ -32,10 +32,13 @@ struct Environment {
 
 // Edges grouped by centre atom and, within a centre, by neighbour species (a stable counting sort).
 // gather() keeps that order, so an Environment's neighbours come in runs of one species.
+// `index` holds the grouping as one int64 tensor [n_local + 1 + E] (row_ptr, then order), so a
+// forward can keep it for its backward (graph_view) instead of sorting the edges again.
 struct Graph {
   int64_t n_local = 0;
-  std::vector<int64_t> row_ptr;  // [n_local + 1]
-  std::vector<int64_t> order;    // edge ids, grouped by centre
+  torch::Tensor index;
+  const int64_t* row_ptr = nullptr;  // [n_local + 1]
+  const int64_t* order = nullptr;    // [E] edge ids, grouped by centre
   const int64_t* neighbor = nullptr;
   const int64_t* species = nullptr;
 };
@@ -43,6 +46,10 @@ struct Graph {
 // species values lie in [0, n_species) (checked by the caller).
 Graph make_graph(const torch::Tensor& species, const torch::Tensor& edge_index, int64_t n_local,
                  int64_t n_species);
+
+// The Graph of make_graph(species, edge_index, n_local, …) from its `index` (same, contiguous inputs).
+Graph graph_view(const torch::Tensor& index, const torch::Tensor& species, const torch::Tensor& edge_index,
+                 int64_t n_local);
 
 // Collects the edges of centre i shorter than rc; a non-null `tan` seeds Dual tangents.
 template <typename S>
@@ -173,14 +180,15 @@ void run_backward(const D& d, const Graph& g, const T* vec, const T* dG, T* grad
 }
 
 // run_forward that also keeps the intermediates the VJP needs (descriptors with a cache: ACSF):
-// ecache[E, d.edge_cache_size()] by edge id, acache[n_local, d.atom_cache_size()] by centre.
+// ecache [E · d.edge_cache_size()], centre i's block at g.row_ptr[i] · edge_cache_size() (its
+// neighbours inside the cutoff are at most its edges), acache [n_local, d.atom_cache_size()].
 template <class D, typename T>
 void run_forward_saving(const D& d, const Graph& g, const T* vec, T* G, T* ecache, T* acache) {
-  const int64_t F = d.n_features(), A = d.atom_cache_size();
+  const int64_t F = d.n_features(), A = d.atom_cache_size(), W = d.edge_cache_size();
   for_each_centre(g.n_local, [&](int64_t i) {
     auto& env = scratch<Environment<T>, 100>();
     gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
-    d.template forward<T>(env, G + i * F, ecache, acache + i * A);
+    d.template forward<T>(env, G + i * F, ecache + g.row_ptr[i] * W, acache + i * A);
   });
 }
 
@@ -188,7 +196,7 @@ void run_forward_saving(const D& d, const Graph& g, const T* vec, T* G, T* ecach
 template <class D, typename T>
 void run_backward_saved(const D& d, const Graph& g, const T* vec, const T* dG, const T* ecache,
                         const T* acache, T* grad_vec) {
-  const int64_t F = d.n_features(), A = d.atom_cache_size();
+  const int64_t F = d.n_features(), A = d.atom_cache_size(), W = d.edge_cache_size();
   for_each_centre(g.n_local, [&](int64_t i) {
     auto& env = scratch<Environment<T>, 101>();
     auto& gx = scratch<std::vector<T>, 100>();
@@ -197,7 +205,8 @@ void run_backward_saved(const D& d, const Graph& g, const T* vec, const T* dG, c
     gather<T>(g, i, vec, nullptr, d.max_cutoff(), env);
     const int64_t n = env.size();
     gx.assign(n, T(0)); gy.assign(n, T(0)); gz.assign(n, T(0));
-    d.template backward<T>(env, dG + i * F, gx.data(), gy.data(), gz.data(), ecache, acache + i * A);
+    d.template backward<T>(env, dG + i * F, gx.data(), gy.data(), gz.data(), ecache + g.row_ptr[i] * W,
+                           acache + i * A);
     for (int64_t a = 0; a < n; ++a) {
       T* out = grad_vec + 3 * env.edge[a];
       out[0] = gx[a]; out[1] = gy[a]; out[2] = gz[a];

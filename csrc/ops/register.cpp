@@ -4,8 +4,9 @@
 //   backward:          ∂L/∂edge_vec = VJP(dL/dG)                      (hand-written C++ kernel)
 //   double backward:   of the VJP w.r.t. dL/dG  → JVP (forward mode)  (dual-number forward kernel)
 //                      of the VJP w.r.t. edge_vec → HVP               (dual-number backward kernel)
-// When edge_vec will be differentiated, ACSF's forward keeps the per-edge radial terms and per-atom G5
-// moments that the VJP needs (memory linear in edges), so the backward does not evaluate them again.
+// When edge_vec will be differentiated, ACSF's forward keeps the per-edge radial terms, per-atom G5
+// moments and the edges' grouping by centre that the VJP needs (memory linear in edges), so the
+// backward neither evaluates them nor sorts the edges again.
 // so forces (first derivatives) can be trained on (second derivatives), from Python, TorchScript
 // or a C++ host alike. Third derivatives are not provided.
 #include <torch/autograd.h>
@@ -26,18 +27,18 @@ using torch::autograd::variable_list;
 
 namespace {
 
-// The VJP as a differentiable function of (dG, edge_vec). ecache / acache: the forward's saved
+// The VJP as a differentiable function of (dG, edge_vec). ecache / acache / graph: the forward's saved
 // intermediates (ACSF; empty placeholders when there are none: apply() takes no undefined tensors);
 // they only spare the first-order VJP its re-evaluation.
 template <class D>
 struct DescriptorBackward : public torch::autograd::Function<DescriptorBackward<D>> {
   static Tensor forward(AutogradContext* ctx, const Tensor& dG, const Tensor& edge_vec, const Tensor& species,
                         const Tensor& edge_index, int64_t n_local, const Tensor& spec, const Tensor& ecache,
-                        const Tensor& acache, bool kept) {
+                        const Tensor& acache, const Tensor& graph, bool kept) {
     ctx->save_for_backward({dG, edge_vec, species, edge_index, spec});
     ctx->saved_data["n_local"] = n_local;
     if constexpr (std::is_same_v<D, ACSF>) {
-      if (kept) return acsf_backward_saved(spec, species, edge_index, edge_vec, n_local, dG, ecache, acache);
+      if (kept) return acsf_backward_saved(spec, species, edge_index, edge_vec, n_local, dG, ecache, acache, graph);
     }
     return DescriptorKernels<D>::backward(spec, species, edge_index, edge_vec, n_local, dG);
   }
@@ -54,7 +55,7 @@ struct DescriptorBackward : public torch::autograd::Function<DescriptorBackward<
       if (ctx->needs_input_grad(1))
         grad_vec = DescriptorKernels<D>::hvp(spec, species, edge_index, edge_vec, n_local, dG, tangent);
     }
-    return {grad_dG, grad_vec, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {grad_dG, grad_vec, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -66,9 +67,9 @@ struct Descriptor : public torch::autograd::Function<Descriptor<D>> {
     ctx->saved_data["n_local"] = n_local;
     if constexpr (std::is_same_v<D, ACSF>) {
       if (keep) {
-        auto [G, ecache, acache] = acsf_forward_saving(spec, species, edge_index, edge_vec, n_local);
-        ctx->save_for_backward({species, edge_index, edge_vec, spec, ecache, acache});
-        return G;
+        ACSFSaved kept = acsf_forward_saving(spec, species, edge_index, edge_vec, n_local);
+        ctx->save_for_backward({species, edge_index, edge_vec, spec, kept.ecache, kept.acache, kept.graph});
+        return kept.G;
       }
     }
     ctx->save_for_backward({species, edge_index, edge_vec, spec});
@@ -79,11 +80,12 @@ struct Descriptor : public torch::autograd::Function<Descriptor<D>> {
     const auto saved = ctx->get_saved_variables();
     const int64_t n_local = ctx->saved_data["n_local"].toInt();
     Tensor grad_vec;
-    const bool kept = saved.size() == 6;
+    const bool kept = saved.size() == 7;
     const Tensor none = kept ? Tensor() : torch::empty({0}, saved[2].options());
     if (grads[0].defined() && ctx->needs_input_grad(2))
       grad_vec = DescriptorBackward<D>::apply(grads[0], saved[2], saved[0], saved[1], n_local, saved[3],
-                                              kept ? saved[4] : none, kept ? saved[5] : none, kept);
+                                              kept ? saved[4] : none, kept ? saved[5] : none,
+                                              kept ? saved[6] : none, kept);
     return {Tensor(), Tensor(), grad_vec, Tensor(), Tensor(), Tensor()};
   }
 };
