@@ -70,9 +70,14 @@ def oracle_optima(composition: str, spec: str, kwargs: dict) -> list[dict]:
         if n_atoms % len(atoms):
             continue  # this polymorph's cell does not fit the campaign's number of atoms
         atoms = atoms.repeat((1, 1, n_atoms // len(atoms)))
+        start = space_group(atoms)[0]
         atoms.calc = make_calculator(spec, **kwargs)
-        BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=200)
-        out.append({"name": name, "spacegroup": space_group(atoms)[0],
+        try:
+            BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=200)
+        except Exception as err:  # e.g. an SCF that does not converge: say so in the table
+            out.append({"name": name, "spacegroup": start, "failed": f"{type(err).__name__}: {err}"})
+            continue
+        out.append({"name": name, "spacegroup": space_group(atoms)[0], "start_spacegroup": start,
                     "energy": float(atoms.get_potential_energy() / len(atoms)),
                     "cellpar": [float(x) for x in atoms.cell.cellpar()]})
     return out
@@ -98,7 +103,7 @@ def first_target(db_url: str, folder: str, targets: list[dict]) -> dict | None:
                 continue
             sg = space_group(r.toatoms())[0]
             for t in targets:
-                if sg == t["spacegroup"] and r.oracle_energy < t["energy"] + TOLERANCE:
+                if "energy" in t and sg == t["spacegroup"] and r.oracle_energy < t["energy"] + TOLERANCE:
                     return {"oracle_calls": k, "oracle_evaluations": evaluations, "uid": r.uid,
                             "frame": int(r.frame), "target": t["name"], "energy": float(r.oracle_energy)}
     return None
@@ -149,6 +154,14 @@ def upgrade(r: dict) -> dict:
             "first_target": fd and {**fd, "target": "diamond", "oracle_evaluations": fd["oracle_calls"]}}
 
 
+def _optimum(t: dict) -> str:
+    if "energy" not in t:
+        return f"{t['name']}: relaxation failed ({t['failed'].splitlines()[0][:60]})"
+    moved = f", relaxed into {t['spacegroup']}" if t.get("start_spacegroup", t["spacegroup"]) != t["spacegroup"] else ""
+    return (f"{t['name']} ({t.get('start_spacegroup', t['spacegroup'])}{moved}) {t['energy']:.4f}, "
+            f"{t['cellpar'][0]:.3f}, {t['cellpar'][2]:.3f}")
+
+
 def section(runs: list[dict]) -> str:
     lines = [
         "`xtalnn campaign run CONFIG -o DIR`: GA → oracle → ase.db → warm-started training, then the long",
@@ -169,8 +182,7 @@ def section(runs: list[dict]) -> str:
         energy = f"{b['oracle_energy']:.4f}"
         if b.get("relax_steps") is not None:
             energy += f" (relaxed; single point {b['single_point_energy']:.4f})"
-        optima = "; ".join(f"{t['name']} ({t['spacegroup']}) {t['energy']:.4f}, {t['cellpar'][0]:.3f}, {t['cellpar'][2]:.3f}"
-                           for t in r["targets"])
+        optima = "; ".join(_optimum(t) for t in r["targets"])
         lines.append(
             f"| `{r['config']}` | {r['oracle']} | {r['oracle_calls']} | {r['oracle_evaluations']} | "
             f"{str(fd['oracle_calls']) + ' (' + fd['target'] + ')' if fd else 'not found'} | "

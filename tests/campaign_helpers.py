@@ -269,3 +269,24 @@ class TLSCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.log.close()
+
+
+def failing_sw(fail_after: int = 3):
+    """Stillinger–Weber Si whose ``fail_after``-th calculation raises, like a DFT SCF that does not
+    converge mid-relaxation (a real calculator with a real failure mode, for the labelling tests)."""
+    from ase.calculators.calculator import CalculationFailed
+
+    from xtalnn.references import sw_si
+
+    calc = sw_si()
+    calls = {"n": 0}
+    compute = calc.calculate
+
+    def calculate(atoms=None, properties=("energy",), system_changes=None):
+        calls["n"] += 1
+        if calls["n"] > fail_after:
+            raise CalculationFailed("SCF not converged in 250 cycles (failing_sw)")
+        return compute(atoms, properties, system_changes) if system_changes is not None else compute(atoms, properties)
+
+    calc.calculate = calculate
+    return calc

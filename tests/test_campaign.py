@@ -125,6 +125,13 @@ def test_oracle_relaxation_frames_are_stored(tmp_path):
     assert relaxed["status"] == "ok" and len(relaxed["frames"]) > 2
     assert abs(relaxed["frames"][-1].cell.cellpar()[0] - 5.431) < 0.01 and relaxed["atoms"].cell[0, 0] == 5.2
     assert abs(relaxed["frames"][-1].get_potential_energy() / 8 - (-4.3366)) < 1e-3
+    # a relaxation that fails after the single point keeps its frames (status ok, error recorded)
+    stopped = label(strained, "campaign_helpers:failing_sw", {"fail_after": 3}, relax_steps=20, cell=True)
+    assert stopped["status"] == "ok" and len(stopped["frames"]) == 3 and "SCF not converged" in stopped["error"]
+    store2 = LabelStore("stopped.db", str(tmp_path))
+    store2.write("final-cubic-00-relaxed", stopped, dict(cycle=0, system="cubic", origin="final_relax", oracle="x"))
+    rows = store2.rows()
+    assert [r.frame for r in rows] == [0, 1, 2] and rows[0].relax_failed and "SCF" in rows[0].data["error"]
     bad = label(atoms, "ase.calculators.emt:EMT", {})
     assert bad["status"] == "failed" and "NotImplementedError" in bad["error"] and not bad["frames"]
 

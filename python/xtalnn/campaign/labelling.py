@@ -55,7 +55,8 @@ def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int 
     ``FrechetCellFilter``: stress to zero, ``fmax`` in eV/Å applies to the filter's generalised forces);
     every step is a stored frame.
 
-    Returns ``{"status": "ok"|"failed", "frames": [Atoms with results], "error": str,
+    Returns ``{"status": "ok"|"failed", "frames": [Atoms with results], "error": str (also for an
+    ok call whose relaxation failed after the single point: its frames so far are kept),
     "atoms": the input, "started"/"finished": Unix time (s), "seconds": wall time}``.
     """
     import os
@@ -83,9 +84,10 @@ def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int 
                     frames.append(_frame(work))
         status, error = "ok", ""
     except Exception as err:  # any failure of the oracle is recorded, never retried
-        status = "failed"
         error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
         _CALCULATORS.clear()  # a calculator left in a bad state is not reused
-        frames = []
+        # a relaxation that fails after the single point keeps the frames it computed (status ok, the
+        # error recorded): only a failed single point makes the call "failed"
+        status = "ok" if frames else "failed"
     return {"status": status, "frames": frames, "error": error, "atoms": atoms.copy(),
             "started": started, "finished": time.time(), "seconds": time.perf_counter() - t0}

@@ -237,6 +237,9 @@ class Campaign:
             counts[result["status"]] += 1
             if result["status"] != "ok":
                 self.log(f"  {atoms.info['uid']}: oracle failed: {result['error'].splitlines()[0]}")
+            elif result["error"]:
+                self.log(f"  {atoms.info['uid']}: oracle relaxation stopped after {len(result['frames']) - 1} "
+                         f"steps: {result['error'].splitlines()[0]}")
         return counts
 
     # ------------------------------------------------------------------ training

@@ -20,6 +20,7 @@ Only the campaign's main process writes. One row per oracle frame; key-value pai
 ``model_energy``  that fitness's energy (eV/atom) of the structure
 ``oracle_energy`` the oracle's energy (eV/atom)
 ``well_predicted`` |oracle − model| < min_loss (eV/atom): not added to the training set
+``relax_failed``  the oracle's relaxation failed after the frames stored (error in ``data['error']``)
 ``started``, ``finished`` Unix times (s) of the oracle call; ``seconds`` its wall time
 """
 
@@ -144,7 +145,11 @@ class LabelStore:
                           oracle_energy=float(e))
                 if k == 0 and "model_energy" in base and meta.get("model", "empirical") != "empirical":
                     kv["well_predicted"] = bool(abs(e - base["model_energy"]) < float(meta.get("min_loss", 0.0)))
-                db.write(atoms, key_value_pairs=kv)
+                data = {}
+                if k == 0 and result.get("error"):  # the relaxation failed after these frames
+                    kv["relax_failed"] = True
+                    data = {"error": result["error"][:2000]}
+                db.write(atoms, key_value_pairs=kv, data=data)
 
     def rows(self, **selection):
         """Rows in id order."""
