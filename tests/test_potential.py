@@ -81,6 +81,12 @@ def test_split_is_reproducible_disjoint_and_complete():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
     assert [len(x) for x in a] == [80, 10, 10]
     assert sorted(np.concatenate(a).tolist()) == list(range(100))
+    # groups (frames of one relaxation) never straddle two splits
+    groups = np.repeat(np.arange(25), [1, 7] * 12 + [4])
+    parts = D.split_indices(len(groups), (0.8, 0.1, 0.1), seed=3, groups=groups)
+    owners = [set(groups[p].tolist()) for p in parts]
+    assert not (owners[0] & owners[1] or owners[0] & owners[2] or owners[1] & owners[2])
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(groups))) and all(len(p) for p in parts)
 
 
 def test_descriptor_statistics_match_numpy(small):

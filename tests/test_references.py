@@ -21,6 +21,68 @@ def test_sw_si_diamond_energy():
     assert np.abs(atoms.get_forces()).max() > 0.01
 
 
+def test_matsui_akaogi_tio2_polymorphs_and_core():
+    """Rutile below anatase, both near the published Matsui–Akaogi cells; charges follow the atom types
+    whatever the atom order; no Buckingham catastrophe for overlapping atoms."""
+    from ase import Atoms
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+    from ase.spacegroup import crystal
+
+    calc = make_calculator("ma-tio2")
+    rutile = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
+                     cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    anatase = crystal(["Ti", "O"], basis=[(0, 0, 0), (0, 0, 0.2081)], spacegroup=141,
+                      cellpar=[3.785, 3.785, 9.514, 90, 90, 90])
+    energies = {}
+    for name, atoms in (("rutile", rutile), ("anatase", anatase)):
+        atoms.calc = calc
+        BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.005, steps=300)
+        energies[name] = atoms.get_potential_energy() / len(atoms)
+        assert np.abs(atoms.get_stress()).max() < 1e-3
+    assert energies["rutile"] < energies["anatase"] - 0.05  # eV/atom
+    a, _, c = rutile.cell.cellpar()[:3]
+    assert abs(a - 4.49) < 0.05 and abs(c - 3.01) < 0.05
+    shuffled = rutile[[3, 0, 5, 1, 4, 2]]  # O first: types and charges must follow
+    shuffled.calc = calc
+    assert shuffled.get_potential_energy() / len(shuffled) == pytest.approx(energies["rutile"], abs=1e-9)
+    pair = Atoms("TiO", positions=[[0, 0, 0], [0.3, 0, 0]], cell=[8, 8, 8], pbc=True)
+    pair.calc = calc
+    assert pair.get_potential_energy() > 1e4  # the repulsive core, not −C/r⁶ → −∞
+    rutile.rattle(0.05, seed=3)  # forces are −∂E/∂x (LAMMPS's erfc table would break this by 0.2 %)
+    f, h = rutile.get_forces()[0, 0], 1e-4
+    rutile.positions[0, 0] += h
+    e_plus = rutile.get_potential_energy()
+    rutile.positions[0, 0] -= 2 * h
+    assert f == pytest.approx(-(e_plus - rutile.get_potential_energy()) / (2 * h), abs=1e-4)
+
+
+def test_pedone_catio3_perovskite_and_rutile():
+    """Pedone's potential: cubic CaTiO3 and rutile relax to cells within 2 % of experiment
+    (3.89 Å; 4.594, 2.959 Å); forces are −∂E/∂x (finite differences through the spline tables)."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+    from ase.spacegroup import crystal
+
+    calc = make_calculator("pedone")
+    perovskite = crystal(["Ca", "Ti", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)], spacegroup=221,
+                         cellpar=[3.95, 3.95, 3.95, 90, 90, 90])
+    rutile = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
+                     cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    for atoms, expected in ((perovskite, [3.89, 3.89, 3.89]), (rutile, [4.594, 4.594, 2.959])):
+        atoms.calc = calc
+        BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.005, steps=300)
+        assert np.allclose(atoms.cell.cellpar()[:3], expected, rtol=0.02)
+    rutile.rattle(0.05, seed=3)
+    f = rutile.get_forces()[0, 0]
+    h = 1e-4
+    rutile.positions[0, 0] += h
+    e_plus = rutile.get_potential_energy()
+    rutile.positions[0, 0] -= 2 * h
+    e_minus = rutile.get_potential_energy()
+    assert f == pytest.approx(-(e_plus - e_minus) / (2 * h), abs=1e-4)
+
+
 def test_tblite_periodic_energy_forces_stress():
     atoms = bulk("Si", "diamond", a=5.43)
     atoms.calc = make_calculator("tblite")

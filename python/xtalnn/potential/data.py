@@ -121,26 +121,39 @@ def fit_reference_energies(structures, elements) -> np.ndarray:
     return solution
 
 
-def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                  groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train/validation/test index arrays, a permutation of range(n) fixed by ``seed``.
 
-    Every split with a positive fraction gets at least one structure when n allows it.
+    Every split with a positive fraction gets at least one structure when n allows it. ``groups``
+    (one label per structure, e.g. the frames of one relaxation) keeps each group in one split, so
+    near-copies of a training structure never validate or test it; split sizes then count
+    structures, whole groups at a time.
     """
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or np.any(fractions < 0) or fractions.sum() <= 0:
         raise ValueError(f"split fractions must be three non-negative numbers, got {fractions.tolist()}")
     fractions = fractions / fractions.sum()
-    order = np.random.default_rng(seed).permutation(n)
+    labels = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    n_groups = int(labels.max()) + 1 if n else 0
+    members = [np.flatnonzero(labels == g) for g in range(n_groups)]
+    order = np.random.default_rng(seed).permutation(n_groups)
     n_val = int(round(fractions[1] * n))
     n_test = int(round(fractions[2] * n))
-    if fractions[1] > 0 and n >= 3:
+    if fractions[1] > 0 and n_groups >= 3:
         n_val = max(n_val, 1)
-    if fractions[2] > 0 and n >= 3:
+    if fractions[2] > 0 and n_groups >= 3:
         n_test = max(n_test, 1)
-    n_train = n - n_val - n_test
-    if n_train < 1:
-        raise ValueError(f"{n} structures are too few for a split with fractions {fractions.tolist()}")
-    return np.sort(order[:n_train]), np.sort(order[n_train:n_train + n_val]), np.sort(order[n_train + n_val:])
+    # whole groups from the end of the seeded order: test, then validation, the rest train (for
+    # single-structure groups: train = order[:n_train], val = the next n_val, test = the last n_test)
+    parts: list[list[int]] = [[], [], []]  # val, test, train
+    for g in order[::-1]:
+        k = 1 if len(parts[1]) < n_test else (0 if len(parts[0]) < n_val else 2)
+        parts[k] += members[g].tolist()
+    if not parts[2]:
+        raise ValueError(f"{n} structures ({n_groups} groups) are too few for a split with fractions "
+                         f"{fractions.tolist()}")
+    return np.sort(parts[2]), np.sort(parts[0]), np.sort(parts[1])
 
 
 def fingerprint(structures) -> str:

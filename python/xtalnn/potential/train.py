@@ -450,7 +450,10 @@ def prepare(config: TrainConfig, data_paths, split=None) -> Prepared:
     config.validate()
     structures = D.read_training_structures(data_paths, config.elements, config.limit)
     if split is None:
-        train_idx, val_idx, test_idx = D.split_indices(len(structures), config.split, config.seed)
+        # frames that share a uid (an oracle relaxation: xtalnn campaign) stay in one split
+        uids = [a.info.get("uid") for a in structures]
+        groups = uids if all(u is not None for u in uids) else None
+        train_idx, val_idx, test_idx = D.split_indices(len(structures), config.split, config.seed, groups)
         split = {"train": train_idx.tolist(), "val": val_idx.tolist(), "test": test_idx.tolist()}
     train_structures = [structures[i] for i in split["train"]]
     reference = D.fit_reference_energies(train_structures, config.elements)
