@@ -83,10 +83,10 @@ def oracle_optima(composition: str, spec: str, kwargs: dict) -> list[dict]:
     return out
 
 
-def first_target(db_url: str, folder: str, targets: list[dict]) -> dict | None:
-    """The first labelled structure (in labelling order; any frame of its oracle call) with a target's
-    space group within ``TOLERANCE`` eV/atom of that target's optimum: how many structures (and oracle
-    evaluations) it took."""
+def first_hits(db_url: str, folder: str, targets: list[dict]) -> dict:
+    """For each target: the first labelled structure (in labelling order; any frame of its oracle call)
+    with its space group within ``TOLERANCE`` eV/atom of its optimum, and how many structures (and
+    oracle evaluations) it took; {} for targets never reached."""
     from xtalnn.campaign.storage import LabelStore
     from xtalnn.search.dedup import space_group
 
@@ -95,6 +95,7 @@ def first_target(db_url: str, folder: str, targets: list[dict]) -> dict | None:
     for r in store.rows():
         calls.setdefault(r.uid, []).append(r)
     order = sorted(calls.values(), key=lambda rows: (rows[0].finished, rows[0].id))
+    hits: dict[str, dict] = {}
     evaluations = 0
     for k, rows in enumerate(order, 1):
         for r in sorted(rows, key=lambda r: r.frame):
@@ -103,10 +104,11 @@ def first_target(db_url: str, folder: str, targets: list[dict]) -> dict | None:
                 continue
             sg = space_group(r.toatoms())[0]
             for t in targets:
-                if "energy" in t and sg == t["spacegroup"] and r.oracle_energy < t["energy"] + TOLERANCE:
-                    return {"oracle_calls": k, "oracle_evaluations": evaluations, "uid": r.uid,
-                            "frame": int(r.frame), "target": t["name"], "energy": float(r.oracle_energy)}
-    return None
+                if t["name"] not in hits and "energy" in t and sg == t["spacegroup"] and \
+                        r.oracle_energy < t["energy"] + TOLERANCE:
+                    hits[t["name"]] = {"oracle_calls": k, "oracle_evaluations": evaluations, "uid": r.uid,
+                                       "frame": int(r.frame), "target": t["name"], "energy": float(r.oracle_energy)}
+    return hits
 
 
 def run_one(config: str, folder: str, dask: str | None) -> dict:
@@ -134,7 +136,7 @@ def run_one(config: str, folder: str, dask: str | None) -> dict:
                  "cellpar": entry["cellpar"], "oracle_energy": entry["oracle_energy"],
                  "single_point_energy": entry.get("single_point_energy"), "relax_steps": entry.get("relax_steps"),
                  "model_energy": entry["model_energy"]},
-        "targets": targets, "first_target": first_target(cfg.database, folder, targets),
+        "targets": targets, "first_hits": first_hits(cfg.database, folder, targets),
         "cycle_lines": [line[20:] for line in log.splitlines() if line[20:].startswith("cycle ") and "training set" in line],
         "machine": machine("torch", "ase", "distributed", "tblite", "gpaw"),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -144,14 +146,17 @@ def run_one(config: str, folder: str, dask: str | None) -> dict:
 def upgrade(r: dict) -> dict:
     """Runs saved before this script covered other compositions (Si only: "first_diamond",
     "oracle_optimum"); their oracle made single points only, so evaluations = calls."""
-    if "targets" in r:
+    if "first_hits" in r:
         return r
+    if "targets" in r:  # written with one "first_target" (the first hit of any target)
+        fd = r.get("first_target")
+        return {**r, "first_hits": {fd["target"]: fd} if fd else {}}
     a = r["oracle_optimum"]["a"]
     fd = r.get("first_diamond")
     return {**r, "oracle_evaluations": r["oracle_calls"],
             "targets": [{"name": "diamond", "spacegroup": 227, "energy": r["oracle_optimum"]["energy"],
                          "cellpar": [a, a, a, 90.0, 90.0, 90.0]}],
-            "first_target": fd and {**fd, "target": "diamond", "oracle_evaluations": fd["oracle_calls"]}}
+            "first_hits": {"diamond": {**fd, "target": "diamond", "oracle_evaluations": fd["oracle_calls"]}} if fd else {}}
 
 
 def _optimum(t: dict) -> str:
@@ -177,7 +182,8 @@ def section(runs: list[dict]) -> str:
     for r in runs:
         b = r["best"]
         a, bb, c, al, be, ga = b["cellpar"]
-        fd = r["first_target"]
+        found = "; ".join(f"{h['target']} {h['oracle_calls']}"
+                          for h in sorted(r["first_hits"].values(), key=lambda h: h["oracle_calls"]))
         conv = f"{r['cycles']} ({'at ' + str(r['converged_cycle']) if r['converged_cycle'] else 'no'})"
         energy = f"{b['oracle_energy']:.4f}"
         if b.get("relax_steps") is not None:
@@ -185,7 +191,7 @@ def section(runs: list[dict]) -> str:
         optima = "; ".join(_optimum(t) for t in r["targets"])
         lines.append(
             f"| `{r['config']}` | {r['oracle']} | {r['oracle_calls']} | {r['oracle_evaluations']} | "
-            f"{str(fd['oracle_calls']) + ' (' + fd['target'] + ')' if fd else 'not found'} | "
+            f"{found or 'not found'} | "
             f"{conv} | {r['wall_seconds_last_run'] / 60:.1f} min | {b['system']}, {b['symbol']} ({b['spacegroup']}) | "
             f"{a:.3f}, {bb:.3f}, {c:.3f} | {al:.1f}, {be:.1f}, {ga:.1f} | {energy} | {optima} |")
     for r in runs:

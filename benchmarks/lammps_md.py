@@ -378,12 +378,13 @@ def analysis(rows, parts_rows, breakdown) -> str:
             "that the VJP. The op works on columns (one value per neighbour, neighbours of one species contiguous): "
             "exponentials and the cosine cutoff are branch-free polynomials the compiler vectorises, the G5 moments "
             "and their adjoints are sweeps over the 35 monomial columns (4 neighbours per AVX2 instruction, "
-            "-march=native). A profile of `lmp` (perf, one core) puts a quarter of the step in the G5 moment VJP, "
-            "a tenth each in the radial terms and the moments, and 5-10% in collecting each atom's neighbours, "
-            "twice (forward and backward). What would halve it: float32 descriptors (8 lanes per instruction "
-            "instead of 4), real spherical harmonics instead of Cartesian monomials for G5 (25 components instead "
-            "of 35 for ζ ≤ 4), keeping the grouped neighbour lists from the forward for the backward, and a second "
-            "core"
+            "-march=native); the backward reuses the forward's edge grouping and reads its radial terms back as "
+            "whole columns. A profile of `lmp` (perf, one core) puts 14% of the step in the G5 moment VJP, 13% in "
+            "the radial terms, 9% in the moments, 7% in the monomial powers (computed in both passes), 6% each in "
+            "the plugin's edge list and in gathering each atom's neighbours (both passes). What would halve it: "
+            "float32 descriptors (8 lanes per instruction instead of 4; today float32 has none of the vector "
+            "code and is slower), real spherical harmonics instead of Cartesian monomials for G5 (25 components "
+            "instead of 35 for ζ ≤ 4), one gathered environment shared by both passes, and a second core"
             + (f" (2 ranks ran {one[3] / two[0][3]:.2f}× faster than 1 here)" if two else "")
             + f". The network is {net:.1f} of the ~{fwd + vjp + net:.0f} µs.")
 
