@@ -52,34 +52,30 @@ def known_structures(reduced_formula: str) -> list:
 
 
 def oracle_optima(composition: str, spec: str, kwargs: dict) -> list[dict]:
-    """Each known structure, repeated to the campaign's cell size and relaxed (cell and positions) with
-    the oracle: name, space group, energy (eV/atom), cell parameters (Å, °)."""
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-
-    from xtalnn.references import make_calculator
+    """Each known structure, repeated to the campaign's cell size and relaxed (cell and positions) by the
+    oracle as the campaign's final relaxation does (``label(cell=True)``): name, space group, energy
+    (eV/atom), cell parameters (Å, °); or the error of a relaxation that failed."""
     from ase.formula import Formula
 
+    from xtalnn.campaign.labelling import label
     from xtalnn.search.dedup import space_group
 
     reduced, units = Formula(composition).reduce()
     n_atoms = len(reduced) * units
-    reduced = str(reduced)
     out = []
-    for name, atoms in known_structures(reduced):
+    for name, atoms in known_structures(str(reduced)):
         if n_atoms % len(atoms):
             continue  # this polymorph's cell does not fit the campaign's number of atoms
         atoms = atoms.repeat((1, 1, n_atoms // len(atoms)))
         start = space_group(atoms)[0]
-        atoms.calc = make_calculator(spec, **kwargs)
-        try:
-            BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=200)
-        except Exception as err:  # e.g. an SCF that does not converge: say so in the table
-            out.append({"name": name, "spacegroup": start, "failed": f"{type(err).__name__}: {err}"})
+        result = label(atoms, spec, kwargs, relax_steps=200, fmax=0.01, cell=True)
+        if result["error"]:  # e.g. an SCF that does not converge: say so in the table
+            out.append({"name": name, "spacegroup": start, "failed": result["error"].splitlines()[0]})
             continue
-        out.append({"name": name, "spacegroup": space_group(atoms)[0], "start_spacegroup": start,
-                    "energy": float(atoms.get_potential_energy() / len(atoms)),
-                    "cellpar": [float(x) for x in atoms.cell.cellpar()]})
+        relaxed = result["frames"][-1]
+        out.append({"name": name, "spacegroup": space_group(relaxed)[0], "start_spacegroup": start,
+                    "energy": float(relaxed.get_potential_energy() / len(relaxed)),
+                    "cellpar": [float(x) for x in relaxed.cell.cellpar()]})
     return out
 
 
@@ -100,12 +96,11 @@ def first_hits(db_url: str, folder: str, targets: list[dict]) -> dict:
     for k, rows in enumerate(order, 1):
         for r in sorted(rows, key=lambda r: r.frame):
             evaluations += 1
-            if r.status != "ok":
-                continue
-            sg = space_group(r.toatoms())[0]
-            for t in targets:
-                if t["name"] not in hits and "energy" in t and sg == t["spacegroup"] and \
-                        r.oracle_energy < t["energy"] + TOLERANCE:
+            near = [t for t in targets if t["name"] not in hits and "energy" in t and r.status == "ok"
+                    and r.oracle_energy < t["energy"] + TOLERANCE]
+            sg = space_group(r.toatoms())[0] if near else None  # spglib only for candidates
+            for t in near:
+                if sg == t["spacegroup"]:
                     hits[t["name"]] = {"oracle_calls": k, "oracle_evaluations": evaluations, "uid": r.uid,
                                        "frame": int(r.frame), "target": t["name"], "energy": float(r.oracle_energy)}
     return hits
@@ -141,22 +136,6 @@ def run_one(config: str, folder: str, dask: str | None) -> dict:
         "machine": machine("torch", "ase", "distributed", "tblite", "gpaw"),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-
-
-def upgrade(r: dict) -> dict:
-    """Runs saved before this script covered other compositions (Si only: "first_diamond",
-    "oracle_optimum"); their oracle made single points only, so evaluations = calls."""
-    if "first_hits" in r:
-        return r
-    if "targets" in r:  # written with one "first_target" (the first hit of any target)
-        fd = r.get("first_target")
-        return {**r, "first_hits": {fd["target"]: fd} if fd else {}}
-    a = r["oracle_optimum"]["a"]
-    fd = r.get("first_diamond")
-    return {**r, "oracle_evaluations": r["oracle_calls"],
-            "targets": [{"name": "diamond", "spacegroup": 227, "energy": r["oracle_optimum"]["energy"],
-                         "cellpar": [a, a, a, 90.0, 90.0, 90.0]}],
-            "first_hits": {"diamond": {**fd, "target": "diamond", "oracle_evaluations": fd["oracle_calls"]}} if fd else {}}
 
 
 def _optimum(t: dict) -> str:
@@ -213,7 +192,7 @@ def main() -> None:
         folder = args.output or f"/tmp/xtalnn-campaign-{name}"
         record = run_one(args.config, folder, args.dask)
         (OUT / f"{name}.json").write_text(json.dumps(record, indent=1))
-    runs = [upgrade(json.loads(Path(p).read_text())) for p in sorted(glob.glob(str(OUT / "*.json")))]
+    runs = [json.loads(Path(p).read_text()) for p in sorted(glob.glob(str(OUT / "*.json")))]
     note = (OUT / "NOTE.md").read_text().strip() if (OUT / "NOTE.md").exists() else ""
     write_section("Active learning", section(runs) + ("\n\n" + note if note else ""))
 

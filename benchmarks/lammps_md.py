@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 from report import machine, write_section  # noqa: E402
 
 from xtalnn import lammps_plugin as LP  # noqa: E402
+from xtalnn import references as R  # noqa: E402
 from xtalnn.calculator import XtalnnCalculator  # noqa: E402
 from xtalnn.descriptors import ACSF  # noqa: E402
 from xtalnn.neighbors import neighbor_list_tensors  # noqa: E402
@@ -57,15 +58,13 @@ OUT = HERE / "lammps_md_out"  # raw figures of the last run
 NOTES = HERE / "lammps_md_notes.md"
 ANCHOR = 1480.0  # µs/atom/step: the published aenet-LAMMPS TiO2 log, one core
 TARGET = 30.0
-# Matsui & Akaogi, Mol. Simul. 6, 239 (1991): q_Ti = 2.196, q_O = −1.098; A (eV), ρ (Å), C (eV Å⁶)
-MATSUI_AKAOGI = """pair_style buck/coul/long 10.0
-pair_coeff 1 1 31120.2 0.154 5.25
-pair_coeff 1 2 16957.53 0.194 12.59
-pair_coeff 2 2 11782.76 0.234 30.22
-kspace_style pppm 1.0e-5
-set type 1 charge 2.196
-set type 2 charge -1.098
-"""
+# Matsui & Akaogi (the parameters of xtalnn.references.ma_tio2), as LAMMPS's own fast pair style: PPPM and
+# LAMMPS's erfc table, no repulsive core (the benchmark box is a real crystal)
+MATSUI_AKAOGI = "\n".join(
+    ["pair_style buck/coul/long 10.0"]
+    + [f"pair_coeff {i} {k} {A} {rho} {C}" for i, k, _, (A, rho, C) in R.lammps_pairs(R.MATSUI_AKAOGI)]
+    + ["kspace_style pppm 1.0e-5"]
+    + [f"set type {R.lammps_types(R.MATSUI_AKAOGI)[e]} charge {q}" for e, q in R.MATSUI_AKAOGI["charges"].items()]) + "\n"
 
 
 def rutile(repeat) -> "ase.Atoms":

@@ -1,8 +1,6 @@
 // pair_style xtalnn (see pair_xtalnn.h). LAMMPS headers only: the torch side is in xtalnn_model.cpp.
 #include "pair_xtalnn.h"
 
-#include <algorithm>
-
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -118,15 +116,15 @@ void PairXtalnn::build_edges() {
   species_.resize(nall);
   for (int i = 0; i < nall; ++i) species_[i] = type_species_[type[i]];
 
-  // Sized for every listed pair (the list includes the skin), written by index, then the neighbour
-  // row moved next to the centre row: edge_index_ is the [2, E] array the model takes.
+  // Sized for every listed pair (the list includes the skin) and written by index: centres from 0,
+  // neighbours from `capacity`, then moved down next to the centres, so edge_index_ starts with the
+  // [2, E] array the model takes.
   const double rc = model_->cutoff(), rc2 = rc * rc;
   int64_t capacity = 0;
   for (int ii = 0; ii < list->inum; ++ii) capacity += list->numneigh[list->ilist[ii]];
   edge_index_.resize(2 * capacity);
-  neighbour_.resize(capacity);
   edge_vec_.resize(3 * capacity);
-  int64_t *centre = edge_index_.data(), *neighbour = neighbour_.data();
+  int64_t *centre = edge_index_.data(), *neighbour = centre + capacity;
   double *vec = edge_vec_.data();
   int64_t E = 0;
   for (int ii = 0; ii < list->inum; ++ii) {
@@ -143,7 +141,7 @@ void PairXtalnn::build_edges() {
       ++E;
     }
   }
-  std::copy(neighbour, neighbour + E, centre + E);
+  std::memmove(centre + E, neighbour, sizeof(int64_t) * E);  // E <= capacity: the ranges may overlap
   n_edges_ = E;
 }
 

@@ -45,7 +45,7 @@ class PairXtalnn : public Pair {
   bigint last_check_ = -1;
 
   // per-step buffers, kept between steps
-  std::vector<int64_t> species_, neighbour_, edge_index_;  // edge_index_: [2, n_edges_] (centres, neighbours)
+  std::vector<int64_t> species_, edge_index_;  // edge_index_ begins with [2, n_edges_] (centres, neighbours)
   std::vector<double> edge_vec_, edge_grad_, energy_;     // edge_vec_: [n_edges_, 3] (Å)
   int64_t n_edges_ = 0;
 

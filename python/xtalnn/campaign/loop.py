@@ -179,32 +179,31 @@ class Campaign:
     def recommend(self, c: int) -> list:
         """The cycle's recommendations (read back if already made)."""
         folder = self.cycle_dir(c)
-        path = os.path.join(folder, "recommendations.extxyz")
-        if os.path.exists(path):
-            return ase.io.read(path, index=":") if os.path.getsize(path) else []
-        os.makedirs(folder, exist_ok=True)
-        spec, name = self.fitness_for(c)
-        g = self.cfg.ga
-        tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 1000 * c + k, generations=g.generations,
-                        top_k=g.recommendations, out_dir=os.path.join(folder, "ga", f"{s}-s{k}"),
-                        settings=self.ga_settings(spec))
-                 for s in g.systems for k in range(g.seeds_per_system)]
-        t0 = time.perf_counter()
-        results = self._gather([(run_ga, t) for t in tasks])
-        self._refresh_dedup()
-        recs, duplicates = [], 0
-        for s in g.systems:
-            picked, dropped = _recommend(tasks, results, s, g.recommendations, self.dedup, f"c{c:03d}", name)
-            recs += picked
-            duplicates += dropped
-        _write_frames(recs, path)
-        T.write_atomic_json(os.path.join(folder, "ga.json"), {
-            "fitness": name, "recommended": len(recs), "duplicates": duplicates,
-            "seconds": time.perf_counter() - t0})
-        self.log(f"cycle {c}: GA ({name}) recommended {len(recs)} new structures "
-                 f"({duplicates} duplicates of labelled ones dropped) in {time.perf_counter() - t0:.0f} s")
-        # label what the file holds (positions as written): a resumed run sends exactly the same structures
-        return ase.io.read(path, index=":") if recs else []
+
+        def make() -> list:
+            os.makedirs(folder, exist_ok=True)
+            spec, name = self.fitness_for(c)
+            g = self.cfg.ga
+            tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 1000 * c + k, generations=g.generations,
+                            top_k=g.recommendations, out_dir=os.path.join(folder, "ga", f"{s}-s{k}"),
+                            settings=self.ga_settings(spec))
+                     for s in g.systems for k in range(g.seeds_per_system)]
+            t0 = time.perf_counter()
+            results = self._gather([(run_ga, t) for t in tasks])
+            self._refresh_dedup()
+            recs, duplicates = [], 0
+            for s in g.systems:
+                picked, dropped = _recommend(tasks, results, s, g.recommendations, self.dedup, f"c{c:03d}", name)
+                recs += picked
+                duplicates += dropped
+            T.write_atomic_json(os.path.join(folder, "ga.json"), {
+                "fitness": name, "recommended": len(recs), "duplicates": duplicates,
+                "seconds": time.perf_counter() - t0})
+            self.log(f"cycle {c}: GA ({name}) recommended {len(recs)} new structures "
+                     f"({duplicates} duplicates of labelled ones dropped) in {time.perf_counter() - t0:.0f} s")
+            return recs
+
+        return _frames_once(os.path.join(folder, "recommendations.extxyz"), make)
 
     # ------------------------------------------------------------------ labelling
     def label_all(self, recs: list, cycle: int, origin: str, relax_steps: int | None = None,
@@ -339,10 +338,8 @@ class Campaign:
         g = self.cfg.ga
         folder = os.path.join(self.out, "final")
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "candidates.extxyz")
-        if os.path.exists(path):
-            recs = ase.io.read(path, index=":") if os.path.getsize(path) else []
-        else:
+
+        def make() -> list:
             tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 100_000 + k,
                             generations=g.final_generations, top_k=g.final_candidates,
                             out_dir=os.path.join(folder, "ga", f"{s}-s{k}"), settings=self.ga_settings(spec))
@@ -353,10 +350,10 @@ class Campaign:
             recs = []
             for s in g.systems:
                 recs += _recommend(tasks, results, s, g.final_relabel, Deduplicator(), "final", name)[0]
-            _write_frames(recs, path)
-            recs = ase.io.read(path, index=":") if recs else []  # as a resumed run reads them
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
-        counts = self.label_all(recs, 0, "final")
+            return recs
+
+        counts = self.label_all(_frames_once(os.path.join(folder, "candidates.extxyz"), make), 0, "final")
         if self.cfg.oracle.final_relax_steps > 0 and self.cfg.oracle.final_relax_best > 0:
             self.relax_best(folder)
         from xtalnn.campaign.report import ranking
@@ -370,10 +367,8 @@ class Campaign:
         energy, all systems) with the oracle, cell included; stored as uid ``<uid>-relaxed``, origin
         ``final_relax``, one row per step. The choice is written once to ``final/relax.extxyz``."""
         o = self.cfg.oracle
-        path = os.path.join(folder, "relax.extxyz")
-        if os.path.exists(path):
-            recs = ase.io.read(path, index=":") if os.path.getsize(path) else []
-        else:
+
+        def make() -> list:
             rows = sorted(self.store.rows(origin="final", frame=0, status="ok"), key=lambda r: (r.oracle_energy, r.uid))
             dedup, recs = Deduplicator(), []
             for r in rows:
@@ -386,10 +381,11 @@ class Campaign:
                 atoms.info = {"uid": f"{r.uid}-relaxed", "system": r.system, "model": r.get("model", "none"),
                               "model_energy": r.get("model_energy", float("nan"))}
                 recs.append(atoms)
-            _write_frames(recs, path)
-            recs = ase.io.read(path, index=":") if recs else []
             self.log(f"final: the {len(recs)} lowest distinct candidates relaxed by the oracle, cell included "
                      f"(at most {o.final_relax_steps} steps)")
+            return recs
+
+        recs = _frames_once(os.path.join(folder, "relax.extxyz"), make)
         return self.label_all(recs, 0, "final_relax", relax_steps=o.final_relax_steps, cell=True)
 
     # ------------------------------------------------------------------ jobs
@@ -485,13 +481,18 @@ class Campaign:
         return result
 
 
-def _write_frames(frames: list, path: str) -> None:
-    tmp = f"{path}.tmp.extxyz"
-    if frames:
-        ase.io.write(tmp, frames, format="extxyz")
-    else:
-        open(tmp, "w").close()
-    os.replace(tmp, path)
+def _frames_once(path: str, make) -> list:
+    """The structures an earlier run wrote to ``path``, or ``make()``'s, written there first (atomically)
+    and read back: a resumed run labels exactly what a fresh one would (positions as written)."""
+    if not os.path.exists(path):
+        frames = make()
+        tmp = f"{path}.tmp.extxyz"
+        if frames:
+            ase.io.write(tmp, frames, format="extxyz")
+        else:
+            open(tmp, "w").close()
+        os.replace(tmp, path)
+    return ase.io.read(path, index=":") if os.path.getsize(path) else []
 
 
 def run(cfg: CampaignConfig, out_dir: str, dask: str | None = None, workers: int | None = None, echo=print,

@@ -27,16 +27,16 @@ def ranking(store, systems) -> dict:
         relaxed.setdefault(row.uid, []).append(row)
     out: dict[str, list] = {s: [] for s in systems}
     for row in store.rows(origin="final", frame=0):
+        atoms = row.toatoms()
         entry = {"uid": row.uid, "system": row.system, "row_id": row.id, "status": row.status, "model": row.get("model", ""),
-                 "model_energy": row.get("model_energy", float("nan")),
-                 "formula": row.toatoms().get_chemical_formula()}
+                 "model_energy": row.get("model_energy", float("nan")), "formula": atoms.get_chemical_formula()}
         if row.status == "ok":
             best = row
             frames = sorted(relaxed.get(f"{row.uid}-relaxed", []), key=lambda r: r.frame)
             if frames and frames[0].status == "ok":
                 best = frames[-1]
+                atoms = best.toatoms()
                 entry.update(single_point_energy=row.oracle_energy, relax_steps=len(frames) - 1, row_id=best.id)
-            atoms = best.toatoms()
             number, symbol = space_group(atoms)
             entry.update(oracle_energy=best.oracle_energy, spacegroup=number, symbol=symbol,
                          cellpar=[float(x) for x in atoms.cell.cellpar()])

@@ -136,7 +136,8 @@ def split_indices(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0,
     fractions = fractions / fractions.sum()
     labels = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
     n_groups = int(labels.max()) + 1 if n else 0
-    members = [np.flatnonzero(labels == g) for g in range(n_groups)]
+    by_group = np.argsort(labels, kind="stable")  # members of each group, in index order
+    members = np.split(by_group, np.cumsum(np.bincount(labels, minlength=n_groups))[:-1])
     order = np.random.default_rng(seed).permutation(n_groups)
     n_val = int(round(fractions[1] * n))
     n_test = int(round(fractions[2] * n))
