@@ -32,11 +32,11 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import write_section  # noqa: E402
 
-from xtalnn.composition.export import CompositionModel, save_model
-from xtalnn.composition.features import element_property_table, elements_present
-from xtalnn.composition.plots import error_cdf_plot, parity_plot
-from xtalnn.composition.training import TrainConfig, kfold_indices, metrics, predict_array, train
-from xtalnn.composition.workflow import load_dataset
+from xtalnn.enthalpy.modelfile import CompositionModel, save_enthalpy_model
+from xtalnn.enthalpy.features import element_property_table, elements_present
+from xtalnn.enthalpy.plots import error_cdf_plot, parity_plot
+from xtalnn.enthalpy.training import EnthalpyTrainConfig, kfold_indices, metrics, predict_array, train
+from xtalnn.enthalpy.workflow import load_dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = "/work/shared/data/oqmd_formation_enthalpy_51k.csv.gz"
@@ -61,7 +61,7 @@ def run_network_cv(arch, data, props, folds, seed, work, fresh, log, only_folds=
     With ``only_folds``, other folds are taken from the cache if present and otherwise skipped
     (then the returned predictions are ``None``): lets several processes share one CV.
     """
-    config = TrainConfig.for_arch(arch)
+    config = EnthalpyTrainConfig.for_arch(arch)
     parts = kfold_indices(len(data.y), folds, seed)
     pred = np.full(len(data.y), np.nan)
     results = []
@@ -92,7 +92,7 @@ def run_network_cv(arch, data, props, folds, seed, work, fresh, log, only_folds=
             if f == 0:  # kept for the throughput measurement
                 meta = {"elements": data.elements, "trained_elements": elements_present(data.x[train_idx], data.elements),
                         "arch": arch, "ensemble": config.ensemble, "config": config.to_dict()}  # fmt: skip
-                save_model(model, os.path.join(work, f"{arch}_fold0.pt"), meta)
+                save_enthalpy_model(model, os.path.join(work, f"{arch}_fold0.pt"), meta)
             np.savez(cache, pred=pred[test], seconds=seconds, epochs=epochs)
         m = metrics(data.y[test], pred[test])
         results.append({"fold": f, **m, "train_seconds": seconds, "epochs": epochs})

@@ -40,7 +40,7 @@ os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 from report import machine, write_section  # noqa: E402
 
-from xtalnn.aenet import iter_tar  # noqa: E402
+from xtalnn.io.aenet import iter_tar  # noqa: E402
 from xtalnn.descriptors import ACSF  # noqa: E402
 from xtalnn.neighbors import edge_vectors, neighbor_list  # noqa: E402
 

@@ -43,12 +43,14 @@ sys.path.insert(0, str(HERE))
 
 from report import machine, write_section  # noqa: E402
 
-from xtalnn import lammps_plugin as LP  # noqa: E402
-from xtalnn import references as R  # noqa: E402
-from xtalnn.calculator import XtalnnCalculator  # noqa: E402
+from xtalnn.io.lammps_data import write_data  # noqa: E402
+from xtalnn.lammps import wheel
+from xtalnn.lammps.plugin import build as build_plugin  # noqa: E402
+from xtalnn.calculators import lammps as R  # noqa: E402
+from xtalnn.potential.calculator import XtalnnCalculator  # noqa: E402
 from xtalnn.descriptors import ACSF  # noqa: E402
 from xtalnn.neighbors import neighbor_list_tensors  # noqa: E402
-from xtalnn.potential.export import save_model  # noqa: E402
+from xtalnn.potential.modelfile import save_model  # noqa: E402
 from xtalnn.potential.model import Potential  # noqa: E402
 
 ELEMENTS = ["Ti", "O"]
@@ -58,7 +60,7 @@ OUT = HERE / "lammps_md_out"  # raw figures of the last run
 NOTES = HERE / "lammps_md_notes.md"
 ANCHOR = 1480.0  # µs/atom/step: the published aenet-LAMMPS TiO2 log, one core
 TARGET = 30.0
-# Matsui & Akaogi (the parameters of xtalnn.references.ma_tio2), as LAMMPS's own fast pair style: PPPM and
+# Matsui & Akaogi (the parameters of xtalnn.calculators.lammps.ma_tio2), as LAMMPS's own fast pair style: PPPM and
 # LAMMPS's erfc table, no repulsive core (the benchmark box is a real crystal)
 MATSUI_AKAOGI = "\n".join(
     ["pair_style buck/coul/long 10.0"]
@@ -75,7 +77,7 @@ def rutile(repeat) -> "ase.Atoms":
 
 def make_model(hidden, path: Path) -> Path:
     """Untrained (seeded) networks; descriptors scaled per element on 200 structures of the aenet TiO2 set."""
-    from xtalnn.aenet import iter_tar
+    from xtalnn.io.aenet import iter_tar
 
     d = ACSF.default(ELEMENTS, CUTOFF)
     G, sp = [], []
@@ -119,12 +121,12 @@ def run_lammps_once(workdir: Path, data: Path, pair_lines: str, steps: int, rank
               "velocity all create 300.0 12345 mom yes rot yes\ntimestep 0.001\nfix nve all nve\n"
               "thermo 5\nrun 2\n" f"run {steps}\n")
     (workdir / "in.lmp").write_text(script)
-    command = [str(LP.lmp_executable()), "-in", "in.lmp", "-log", "none"]
+    command = [str(wheel.lmp_executable()), "-in", "in.lmp", "-log", "none"]
     if ranks > 1:
-        command = [str(LP.mpirun_executable()), "-np", str(ranks), *command]
+        command = [str(wheel.mpirun_executable()), "-np", str(ranks), *command]
     with open(workdir / "out.txt", "w") as out:
         proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                env=LP.run_environment(threads=threads))
+                                env=wheel.run_environment(threads=threads))
         peak_kb = 0
         while proc.poll() is None:
             peak_kb = max([peak_kb] + [high_water_kb(pid) for pid in lmp_processes(proc.pid)])
@@ -193,7 +195,7 @@ def ase_time(model: Path, atoms, threads: int, calls: int) -> float:
 
 def model_parts(model_path: Path, atoms, repeats: int = 3) -> dict:
     """CPU µs/atom (1 thread) of the model's parts on the box's edges: what pair_style xtalnn calls."""
-    from xtalnn.potential.export import load_model
+    from xtalnn.potential.modelfile import load_model
 
     torch.set_num_threads(1)
     model, _ = load_model(model_path)
@@ -263,7 +265,7 @@ def main() -> None:
         write_section("LAMMPS", report(**json.loads((OUT / "results.json").read_text())), Path(args.results))
         return
 
-    plugin = LP.build()
+    plugin = build_plugin()
     boxes = {"6,000": (10, 10, 10)} if args.quick else {"6,000": (10, 10, 10), "50,400": (20, 20, 21)}
     configs = [("1 core (1 rank × 1 thread)", 1, 1), ("2 cores (1 rank × 2 threads)", 1, 2),
                ("2 cores (2 ranks × 1 thread)", 2, 1)]
@@ -277,7 +279,7 @@ def main() -> None:
             atoms = rutile(repeat)
             n = len(atoms)
             data_atomic, data_charge = tmp / f"{n}.data", tmp / f"{n}.charge.data"
-            LP.write_data(data_atomic, atoms, ELEMENTS)
+            write_data(data_atomic, atoms, ELEMENTS)
             text = data_atomic.read_text().replace("Atoms # atomic", "Atoms # charge")
             text = re.sub(r"^(\d+) (\d) ", r"\1 \2 0.0 ", text, flags=re.M)  # id type q x y z
             data_charge.write_text(text)

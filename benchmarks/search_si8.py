@@ -134,7 +134,7 @@ def run_ase_ga(seed: int, budget: int, out: str, n_atoms: int = 8) -> dict:
     from ase_ga.startgenerator import StartGenerator
     from ase_ga.utilities import CellBounds, closest_distances_generator
 
-    from xtalnn.references import make_calculator
+    from xtalnn.calculators.registry import make_calculator
 
     os.makedirs(out, exist_ok=True)
     db_file = os.path.join(out, "ase_ga.db")

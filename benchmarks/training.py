@@ -30,7 +30,8 @@ DATA = HERE.parent.parent / "shared" / "data" / "tio2_aenet_800.tar.gz"
 def throughput(data: Path, threads: int, steps: int, twin_steps: int = 3, batch_size: int = 8, seed: int = 0) -> dict:
     """Structures/s of Adam steps on energy + force loss (every structure with forces): the compiled
     op (double backward), the op's cached derivatives, and the pure-torch twin, on the same batches."""
-    from xtalnn.potential.train import TrainConfig, build_model, cache_jacobians, graphs_loss, prepare
+    from xtalnn.potential.loss import cache_jacobians, graphs_loss
+    from xtalnn.potential.train import TrainConfig, build_model, prepare
 
     torch.set_num_threads(threads)
     config = TrainConfig(elements=["Ti", "O"], seed=seed)
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--note", default="", help="text added to the section (e.g. machine load)")
     args = parser.parse_args(argv)
 
-    from xtalnn.potential.export import read_metadata
+    from xtalnn.potential.modelfile import read_metadata
     from xtalnn.potential.train import TrainConfig
 
     lines = []

@@ -15,7 +15,7 @@ namespace xtalnn_lammps {
 
 namespace {
 
-constexpr int64_t kFormatVersion = 1;  // the model files this plugin reads (xtalnn.potential.model)
+constexpr int64_t kFormatVersion = 2;  // the model files this plugin reads (xtalnn.potential.model)
 
 // The message of a torch error without C++ frames or TorchScript tracebacks: for an error raised
 // inside the interpreter, the cause is its last unindented "SomethingError: message" line.
@@ -45,7 +45,7 @@ void load_ops_library(const std::string &path) {
 
 struct Model::Impl {
   torch::jit::Module module;
-  torch::Tensor lower, upper;  // per element [n_elements, F]: training range with slack
+  double tolerance;  // extrapolation slack, passed to the model's own rule (its `extrapolating` method)
 };
 
 Model::Model(const std::string &model_path, const std::string &ops_library, double tolerance)
@@ -64,7 +64,7 @@ Model::Model(const std::string &model_path, const std::string &ops_library, doub
   }
   torch::jit::Module &m = impl_->module;
   m.eval();
-  for (const char *name : {"format_version", "elements", "cutoff", "descriptor_min", "descriptor_max"})
+  for (const char *name : {"format_version", "elements", "cutoff", "descriptor_max"})
     if (!m.hasattr(name))
       throw ModelError("model file " + model_path + " is not an xtalnn potential (no attribute '" + name +
                        "'); export it with `xtalnn export`");
@@ -75,14 +75,8 @@ Model::Model(const std::string &model_path, const std::string &ops_library, doub
                      " (rebuild the plugin with the xtalnn that wrote the file)");
   for (const auto &element : m.attr("elements").toListRef()) elements_.push_back(element.toStringRef());
   cutoff_ = m.attr("cutoff").toDouble();
-  const torch::Tensor lo = m.attr("descriptor_min").toTensor().to(torch::kFloat64);
-  const torch::Tensor hi = m.attr("descriptor_max").toTensor().to(torch::kFloat64);
-  n_features_ = lo.size(1);
-  // the calculator's rule (xtalnn.calculator): slack = tolerance · (max − min) where finite, + 1e-9
-  const torch::Tensor width = hi - lo;
-  const torch::Tensor slack = tolerance * torch::where(torch::isfinite(width), width, torch::zeros_like(width));
-  impl_->lower = lo - slack - 1e-9;
-  impl_->upper = hi + slack + 1e-9;
+  n_features_ = m.attr("descriptor_max").toTensor().size(1);
+  impl_->tolerance = tolerance;
   kind_ = m.hasattr("descriptor_kind") ? m.attr("descriptor_kind").toStringRef() : "?";
 }
 
@@ -123,10 +117,14 @@ int64_t Model::compute(const EdgeList &edges, double *energy, double *edge_grad,
   else
     std::memset(edge_grad, 0, sizeof(double) * 3 * E);
   if (!count_extrapolating || n_local == 0) return 0;
-  const torch::Tensor s = species.narrow(0, 0, n_local);
-  const torch::Tensor g = G.detach();
-  const torch::Tensor outside = (g < impl_->lower.index_select(0, s)) | (g > impl_->upper.index_select(0, s));
-  return outside.any(1).sum().item<int64_t>();
+  try {  // the model file's own rule, the one the ASE calculator calls too
+    const torch::Tensor outside =
+        impl_->module.run_method("extrapolating", species.narrow(0, 0, n_local), G.detach(), impl_->tolerance)
+            .toTensor();
+    return outside.sum().item<int64_t>();
+  } catch (const std::exception &err) {
+    throw ModelError("model extrapolation check failed: " + first_line(err));
+  }
 }
 
 }  // namespace xtalnn_lammps

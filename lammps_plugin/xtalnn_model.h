@@ -30,7 +30,8 @@ class Model {
  public:
   // Loads `ops_library` (libxtalnn_ops.so) into the process once, then the TorchScript model file.
   // An atom extrapolates when a descriptor leaves the training range widened by `tolerance` × (max − min)
-  // (the rule of xtalnn.calculator). Throws ModelError naming the file and the problem.
+  // (the model file's `extrapolating` method, which the ASE calculator calls too). Throws ModelError naming
+  // the file and the problem.
   Model(const std::string &model_path, const std::string &ops_library, double tolerance);
   ~Model();
 

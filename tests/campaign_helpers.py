@@ -276,7 +276,7 @@ def failing_sw(fail_after: int = 3):
     converge mid-relaxation (a real calculator with a real failure mode, for the labelling tests)."""
     from ase.calculators.calculator import CalculationFailed
 
-    from xtalnn.references import sw_si
+    from xtalnn.calculators.lammps import sw_si
 
     calc = sw_si()
     calls = {"n": 0}

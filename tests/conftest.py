@@ -21,7 +21,7 @@ def tio2_structures():
     """The first 40 TiO2 structures (sorted by name) of the aenet set, with DFT energies/forces."""
     if not TIO2_TAR.is_file():
         pytest.fail(f"shared data missing: {TIO2_TAR}")
-    from xtalnn.aenet import iter_tar
+    from xtalnn.io.aenet import iter_tar
 
     return list(itertools.islice(iter_tar(TIO2_TAR), 40))
 

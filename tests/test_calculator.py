@@ -12,10 +12,10 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from scipy.spatial.transform import Rotation
 
 from conftest import random_crystal
-from xtalnn.calculator import ExtrapolationWarning, XtalnnCalculator
+from xtalnn.potential.calculator import ExtrapolationWarning, XtalnnCalculator
 from xtalnn.descriptors import ACSF, Chebyshev
 from xtalnn.potential import data as D
-from xtalnn.potential.export import save_model
+from xtalnn.potential.modelfile import save_model
 from xtalnn.potential.model import Potential
 
 ELEMENTS = ["Ti", "O"]

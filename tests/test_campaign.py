@@ -23,7 +23,7 @@ from xtalnn.campaign.storage import check_url, redact
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[ga\]: populaton"):
         from_dict({"composition": "Si8", "ga": {"populaton": 4}})
-    with pytest.raises(ConfigError, match=r"\[ga\] systems: unknown \['cubik'\]"):
+    with pytest.raises(ConfigError, match=r"\[ga\] systems: unknown crystal system\(s\) \['cubik'\]"):
         from_dict({"composition": "Si8", "ga": {"systems": ["cubik"]}})
     with pytest.raises(ConfigError, match="give composition"):
         from_dict({})
@@ -140,13 +140,13 @@ def test_composition_model_picks_the_stoichiometry(tmp_path):
     """No composition in the config: the composition model's top-ranked stoichiometry of the elements."""
     from conftest import OQMD_CSV
     from xtalnn.campaign.loop import resolve_composition
-    from xtalnn.composition import read_table, save_model
-    from xtalnn.composition.data import parse_formulas
-    from xtalnn.composition.features import default_elements, element_property_table, elements_present, fraction_matrix
-    from xtalnn.composition.rank import rank_compositions
-    from xtalnn.composition import CompositionModel
-    from xtalnn.composition.training import TrainConfig, train
-    from xtalnn.search.composition import parse_composition
+    from xtalnn.enthalpy import read_table, save_enthalpy_model
+    from xtalnn.enthalpy.data import parse_formulas
+    from xtalnn.enthalpy.features import default_elements, element_property_table, elements_present, fraction_matrix
+    from xtalnn.enthalpy.rank import rank_compositions
+    from xtalnn.enthalpy import CompositionModel
+    from xtalnn.enthalpy.training import EnthalpyTrainConfig, train
+    from xtalnn.search.formula import parse_composition
 
     import gzip
     import itertools
@@ -157,10 +157,10 @@ def test_composition_model_picks_the_stoichiometry(tmp_path):
     table = read_table(str(small))
     elements = default_elements()
     x = fraction_matrix(parse_formulas(table.formulas), elements)
-    module, _ = train(TrainConfig.for_arch("seed", max_epochs=2, batch_size=256), x, table.targets,
+    module, _ = train(EnthalpyTrainConfig.for_arch("seed", max_epochs=2, batch_size=256), x, table.targets,
                       element_property_table(elements), seed=0)
     path = str(tmp_path / "comp.pt")
-    save_model(module, path, {"elements": elements, "trained_elements": elements_present(x, elements),
+    save_enthalpy_model(module, path, {"elements": elements, "trained_elements": elements_present(x, elements),
                               "ensemble": 1, "arch": "seed"})
     cfg = from_dict({"composition": {"elements": ["Ti", "O"], "model": path, "max_atoms": 12}})
     formula = resolve_composition(cfg)
@@ -248,6 +248,7 @@ def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
     import torch
 
     from xtalnn.potential import train as T
+    from xtalnn.potential.evaluate import evaluate
     from xtalnn.potential.model import Potential
 
     out = reference["out"]
@@ -260,8 +261,8 @@ def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
     new = T.warm_start_model(prepared, previous)  # what run_training passes to train(init_from=…)
     old = Potential(**prev["model_args"])
     old.load_state_dict(prev["best_state"])
-    e_old = T.evaluate(old, prepared.graphs, forces=False).energy_pred
-    e_new = T.evaluate(new, prepared.graphs, forces=False).energy_pred
+    e_old = evaluate(old, prepared.graphs, forces=False).energy_pred
+    e_new = evaluate(new, prepared.graphs, forces=False).energy_pred
     assert np.allclose(e_old, e_new, atol=1e-9)  # the same function as the previous model
     assert not np.allclose(prev["model_args"]["reference_energies"], prepared.reference_energies)
 

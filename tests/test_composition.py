@@ -13,17 +13,17 @@ import pytest
 pytest.importorskip("pymatgen")
 torch = pytest.importorskip("torch")
 
-from xtalnn.composition import CompositionDataError, CompositionModel, parse_formula, read_table  # noqa: E402
-from xtalnn.composition.export import save_model  # noqa: E402
-from xtalnn.composition.features import (  # noqa: E402
+from xtalnn.enthalpy import CompositionDataError, CompositionModel, parse_formula, read_table  # noqa: E402
+from xtalnn.enthalpy.modelfile import save_enthalpy_model  # noqa: E402
+from xtalnn.enthalpy.features import (  # noqa: E402
     default_elements,
     element_property_table,
     elements_present,
     fraction_matrix,
 )
-from xtalnn.composition.rank import candidate_formulas, hull_distances, rank_compositions  # noqa: E402
-from xtalnn.composition.training import (  # noqa: E402
-    TrainConfig,
+from xtalnn.enthalpy.rank import candidate_formulas, hull_distances, rank_compositions  # noqa: E402
+from xtalnn.enthalpy.training import (  # noqa: E402
+    EnthalpyTrainConfig,
     cross_validate,
     kfold_indices,
     metrics,
@@ -64,7 +64,7 @@ def small_csv(tmp_path_factory):
 def small_data(small_csv):
     table = read_table(small_csv)
     elements = default_elements()
-    from xtalnn.composition.data import parse_formulas
+    from xtalnn.enthalpy.data import parse_formulas
 
     x = fraction_matrix(parse_formulas(table.formulas), elements)
     return table, x, elements, element_property_table(elements)
@@ -74,12 +74,12 @@ def small_data(small_csv):
 def trained(small_data, tmp_path_factory):
     """A tiny 2-member default-architecture ensemble and its file."""
     table, x, elements, features = small_data
-    config = TrainConfig.for_arch("default", max_epochs=2, ensemble=2, batch_size=64,
+    config = EnthalpyTrainConfig.for_arch("default", max_epochs=2, ensemble=2, batch_size=64,
                                   model_kwargs={"dim": 16, "heads": 2, "layers": 1, "head_dim": 32, "head_blocks": 1})  # fmt: skip
     module, _ = train(config, x, table.targets, features, seed=3)
     path = str(tmp_path_factory.mktemp("model") / "comp.pt")
     meta = {"elements": elements, "trained_elements": elements_present(x, elements), "ensemble": 2, "arch": "default"}
-    save_model(module, path, meta)
+    save_enthalpy_model(module, path, meta)
     return module, path, x
 
 
@@ -179,7 +179,7 @@ def test_metrics_against_definitions():
 
 def test_cross_validate_out_of_fold(small_data):
     table, x, elements, features = small_data
-    config = TrainConfig.for_arch("seed", max_epochs=2, batch_size=64)
+    config = EnthalpyTrainConfig.for_arch("seed", max_epochs=2, batch_size=64)
     cv = cross_validate(config, x, table.targets, features, folds=3, seed=1)
     assert len(cv.folds) == 3 and np.isfinite(cv.predictions).all()
     assert sorted(set(cv.fold_of_row.tolist())) == [0, 1, 2]
@@ -191,7 +191,7 @@ def test_cross_validate_out_of_fold(small_data):
 
 def test_training_is_reproducible(small_data):
     table, x, elements, features = small_data
-    config = TrainConfig.for_arch("seed", max_epochs=2, batch_size=64)
+    config = EnthalpyTrainConfig.for_arch("seed", max_epochs=2, batch_size=64)
     a, _ = train(config, x, table.targets, features, seed=11)
     b, _ = train(config, x, table.targets, features, seed=11)
     xt = torch.as_tensor(x[:50])
@@ -244,9 +244,9 @@ def test_failed_save_keeps_previous_file(trained, tmp_path):
             return {1: x}.get(1, None) * 2 if x is not None else x  # Optional arithmetic: not scriptable
 
     with pytest.raises(Exception):
-        save_model(NotScriptable(), target, {"elements": ["H"], "trained_elements": ["H"]})
+        save_enthalpy_model(NotScriptable(), target, {"elements": ["H"], "trained_elements": ["H"]})
     with pytest.raises(TypeError):  # metadata that cannot be written, after scripting succeeded
-        save_model(module, target, {"elements": ["H"], "trained_elements": ["H"], "bad": object()})
+        save_enthalpy_model(module, target, {"elements": ["H"], "trained_elements": ["H"], "bad": object()})
     assert os.listdir(tmp_path) == ["model.pt"]  # no temporary files left behind
     np.testing.assert_array_equal(CompositionModel.load(target).predict_fractions(x[:20]), before)
 
@@ -284,7 +284,7 @@ def test_rank_orders_by_hull_then_enthalpy(trained):
 
 
 def test_cli_train_predict_rank(small_csv, tmp_path, capsys):
-    from xtalnn.composition.cli import register
+    from xtalnn.enthalpy.cli import register
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -324,12 +324,12 @@ def test_cli_train_predict_rank(small_csv, tmp_path, capsys):
 @pytest.mark.parametrize("arch, limit", [("seed", 0.15), ("default", 0.075)])
 def test_oqmd_one_fold_accuracy(arch, limit):
     """One fold of the 10-fold CV on OQMD 51k (minutes): MAE below a loose bound (eV/atom)."""
-    from xtalnn.composition.workflow import load_dataset
+    from xtalnn.enthalpy.workflow import load_dataset
 
     if not os.path.exists(OQMD):
         pytest.skip("OQMD data set not available")
     data = load_dataset(OQMD)
     features = element_property_table(data.elements)
-    cv = cross_validate(TrainConfig.for_arch(arch), data.x, data.y, features, folds=10, only_folds=[0])
+    cv = cross_validate(EnthalpyTrainConfig.for_arch(arch), data.x, data.y, features, folds=10, only_folds=[0])
     assert cv.overall["n"] == len(kfold_indices(len(data.y), 10)[0])
     assert cv.overall["mae"] < limit

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from xtalnn.empirical import EmpiricalPairPotential
+from xtalnn.calculators.empirical import EmpiricalPairPotential
 
 
 def _distorted():

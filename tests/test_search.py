@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import all_changes
 
-from xtalnn.empirical import EmpiricalPairPotential
+from xtalnn.calculators.empirical import EmpiricalPairPotential
 from xtalnn.search import CRYSTAL_SYSTEMS, search
 from xtalnn.search.systems import obeys
 
@@ -190,7 +190,7 @@ def test_cli(tmp_path, capsys):
 def test_relax_keeps_the_system(keep_symmetry):
     from ase.build import bulk
 
-    from xtalnn.references import make_calculator
+    from xtalnn.calculators.registry import make_calculator
     from xtalnn.search.dedup import space_group
     from xtalnn.search.relax import relax
     from xtalnn.search.systems import impose

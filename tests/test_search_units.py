@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xtalnn.search.composition import (
+from xtalnn.search.formula import (
     check_packing,
     default_volume_per_atom,
     min_distances,
@@ -174,3 +174,38 @@ def test_fixed_site_key_ignores_the_origin_and_sees_free_coordinates():
     free = diamond.copy()
     free.positions[0] += [0.3, 0.2, 0.1]  # breaks the symmetry: P1-like, free coordinates
     assert fixed_site_key(free) is None
+
+
+def test_ga_settings_are_one_object_for_api_cli_and_campaign():
+    """Every GASettings field is an option of `xtalnn search` and a key of a campaign's [ga]."""
+    import argparse
+    import dataclasses
+
+    from xtalnn.campaign.config import GAConfig
+    from xtalnn.search.config import GASettings, add_arguments, from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--population", "6", "--no-relax", "--systems", "cubic,hexagonal",
+                              "--min-distance", "Si-Si=2.1", "--seeds", "3"])
+    settings = from_arguments(args)
+    assert settings == dataclasses.replace(GASettings(), population=6, relax=False, systems=["cubic", "hexagonal"],
+                                           min_distances={"Si-Si": 2.1}, seeds_per_system=3)
+    assert from_arguments(parser.parse_args([])) == GASettings()  # the CLI defaults are the API's
+    names = {f.name for f in dataclasses.fields(GASettings)}
+    assert names <= {f.name for f in dataclasses.fields(GAConfig)}
+    assert GASettings.of(GAConfig(population=5)).population == 5
+    with pytest.raises(ValueError, match="population must be int"):
+        GASettings.from_dict({"population": "16"})
+    with pytest.raises(ValueError, match="unknown key"):
+        GASettings.from_dict({"populaton": 16})
+
+
+def test_a_run_folder_refuses_other_settings(tmp_path):
+    from xtalnn.search.config import bind_identity
+
+    path = str(tmp_path / "run.json")
+    assert bind_identity(path, {"a": 1, "ga": {"b": 2}}, "search", {"x": 3})["x"] == 3
+    assert bind_identity(path, {"a": 1, "ga": {"b": 2}}, "search")["x"] == 3  # the stored record
+    with pytest.raises(ValueError, match=r"different search \(settings differ: ga.b\)"):
+        bind_identity(path, {"a": 1, "ga": {"b": 5}}, "search")

@@ -11,7 +11,7 @@ from ase.io import write
 
 from conftest import TIO2_TAR
 from xtalnn.cli import main
-from xtalnn.structures import read_structures
+from xtalnn.io.structures import read_structures
 
 
 def test_aenet_tar_has_energies_and_forces(tio2_structures):

@@ -12,13 +12,13 @@ import sys
 
 # module path -> its register(subparsers) adds one or more subcommands
 _COMMAND_MODULES = (
-    "xtalnn.ops_cli",
+    "xtalnn.ops",
     "xtalnn.descriptors.cli",
     "xtalnn.potential.cli",
     "xtalnn.search.cli",
-    "xtalnn.composition.cli",
+    "xtalnn.enthalpy.cli",
     "xtalnn.campaign.cli",
-    "xtalnn.lammps_plugin",
+    "xtalnn.lammps.cli",
 )
 
 
@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name or name.startswith(f"{err.name}."):  # that feature is not written yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

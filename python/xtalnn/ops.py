@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import torch
-
 _LIB_NAME = "libxtalnn_ops.so"
 
 
@@ -28,6 +26,14 @@ def library_path() -> str:
 @functools.lru_cache(maxsize=None)
 def load_library() -> str:
     """Load the op library into this process once; returns its path."""
+    import torch
+
     path = library_path()
     torch.ops.load_library(path)
     return path
+
+
+def register(sub) -> None:
+    """Add ``xtalnn ops-library-path``."""
+    p = sub.add_parser("ops-library-path", help="print the path of the compiled op library")
+    p.set_defaults(func=lambda args: print(library_path()) or 0)

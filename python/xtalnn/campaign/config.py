@@ -7,7 +7,7 @@
     max_cycles = 20
     overlap = true                 # train cycle c while the GA and labelling of cycle c + 1 run
 
-    [ga]                           # xtalnn.search settings per cycle
+    [ga]                           # any xtalnn.search.config.GASettings key (but seed, top_k), per cycle
     systems = ["cubic", ...]       # default: all seven crystal systems
     population = 64
     children = 16
@@ -19,7 +19,7 @@
     final_relabel = 10             # best structures per system relabelled by the oracle
 
     [oracle]
-    calculator = "sw-si"           # any xtalnn.references spec: sw-si, tblite, gpaw, module:factory
+    calculator = "sw-si"           # any xtalnn.calculators.registry spec: sw-si, tblite, gpaw, module:factory
     kwargs = {}                    # passed to the calculator (e.g. ecut = 300 for gpaw)
     relax_steps = 0                # > 0: a short oracle relaxation (fixed cell) whose frames are stored too
     final_relax_steps = 0          # > 0: after the final relabelling, the final_relax_best lowest distinct
@@ -59,7 +59,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from xtalnn.search.systems import CRYSTAL_SYSTEMS
+from xtalnn.search.config import GASettings
 
 
 class ConfigError(ValueError):
@@ -67,21 +67,13 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class GAConfig:
-    """GA settings (see :func:`xtalnn.search.search`); energies eV/atom, lengths Å."""
+class GAConfig(GASettings):
+    """``[ga]``: the settings of every cycle's GA (:class:`~xtalnn.search.config.GASettings`; ``seed`` and
+    ``top_k`` are set by the campaign), and the campaign's own: recommendations per system and cycle,
+    the long final GA and its relabelling. Energies eV/atom, lengths Å."""
 
-    systems: list = field(default_factory=lambda: list(CRYSTAL_SYSTEMS))
-    population: int = 64
-    children: int = 16
-    select_fraction: float = 1 / 3
-    mutation_probability: float = 0.05
-    generations: int = 30
     seeds_per_system: int = 1
     recommendations: int = 16
-    relax: bool = True
-    relax_steps: int = 60
-    fmax: float = 0.05
-    volume_per_atom: float | None = None
     final_generations: int = 1500
     final_seeds: int = 20
     final_candidates: int = 16
@@ -89,10 +81,13 @@ class GAConfig:
     empirical_relax: bool = False  # relax with the empirical model (before the first potential)? It
     # over-compresses covalent solids, so by default its GA ranks unrelaxed pyxtal structures
 
+    SET_BY_CAMPAIGN = ("seed", "top_k")
+    """GA settings the campaign sets itself (the top-level ``seed``; ``recommendations``)."""
+
 
 @dataclass
 class OracleConfig:
-    """The reference calculator: a spec of :mod:`xtalnn.references` and its keyword arguments."""
+    """The reference calculator: a spec of :mod:`xtalnn.calculators.registry` and its keyword arguments."""
 
     calculator: str = "sw-si"
     kwargs: dict = field(default_factory=dict)
@@ -169,6 +164,14 @@ def _section(cls, values: Any, name: str):
     return cls(**values)
 
 
+def _ga_section(values: Any) -> GAConfig:
+    if isinstance(values, dict):
+        fixed = sorted(set(values) & set(GAConfig.SET_BY_CAMPAIGN))
+        if fixed:
+            raise ConfigError(f"[ga] {', '.join(fixed)}: set by the campaign (the top-level seed; recommendations)")
+    return _section(GAConfig, values, "ga")
+
+
 def from_dict(values: dict, source: str = "") -> CampaignConfig:
     """Build and check a :class:`CampaignConfig` from parsed TOML."""
     values = dict(values)
@@ -198,7 +201,7 @@ def from_dict(values: dict, source: str = "") -> CampaignConfig:
         raise ConfigError(f"unknown key(s) in [database]: {', '.join(unknown_db)}; known: url")
     cfg = CampaignConfig(
         **top,
-        ga=_section(GAConfig, values.pop("ga", {}) or {}, "ga"),
+        ga=_ga_section(values.pop("ga", {}) or {}),
         oracle=_section(OracleConfig, values.pop("oracle", {}) or {}, "oracle"),
         convergence=_section(ConvergenceConfig, values.pop("convergence", {}) or {}, "convergence"),
         executor=_section(ExecutorConfig, values.pop("executor", {}) or {}, "executor"),
@@ -241,18 +244,16 @@ def check(cfg: CampaignConfig) -> None:
     if not cfg.composition and not (cfg.elements and cfg.composition_model):
         raise ConfigError('give composition = "Si8", or [composition] elements = [...] and model = "comp.pt" '
                           "(the composition model picks the stoichiometry)")
-    bad = [s for s in cfg.ga.systems if s not in CRYSTAL_SYSTEMS]
-    if bad or not cfg.ga.systems:
-        raise ConfigError(f"[ga] systems: unknown {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
     g = cfg.ga
-    for name in ("population", "children", "recommendations", "final_seeds", "final_candidates",
-                 "seeds_per_system"):
+    try:
+        g.check()
+    except ValueError as err:
+        raise ConfigError(f"[ga] {err}") from err
+    for name in ("recommendations", "final_seeds", "final_candidates"):
         if int(getattr(g, name)) < 1:
             raise ConfigError(f"[ga] {name} must be >= 1, got {getattr(g, name)}")
-    if g.population < 2:
-        raise ConfigError(f"[ga] population must be >= 2, got {g.population}")
-    if g.generations < 0 or g.final_generations < 0 or g.final_relabel < 0:
-        raise ConfigError("[ga] generations, final_generations and final_relabel must be >= 0")
+    if g.final_generations < 0 or g.final_relabel < 0:
+        raise ConfigError("[ga] final_generations and final_relabel must be >= 0")
     if cfg.max_cycles < 1:
         raise ConfigError(f"max_cycles must be >= 1, got {cfg.max_cycles}")
     if not cfg.energy_window >= 0:

@@ -19,7 +19,7 @@ _CALCULATORS: dict = {}  # one calculator per (spec, kwargs) per worker process 
 
 
 def _calculator(spec: str, kwargs: dict):
-    from xtalnn.references import make_calculator
+    from xtalnn.calculators.registry import make_calculator
 
     key = (spec, repr(sorted(kwargs.items())))
     if key not in _CALCULATORS:

@@ -29,18 +29,20 @@ exists, and an unfinished training continues from its checkpoint.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import os
 import time
 from dataclasses import dataclass, field
 
-import ase.io
-
 from xtalnn.campaign import training as T
 from xtalnn.campaign.config import CampaignConfig
-from xtalnn.campaign.ga import Deduplicator, GATask, run_ga
+from xtalnn.campaign.ga import GATask, run_ga
 from xtalnn.campaign.labelling import label
 from xtalnn.campaign.storage import LabelStore
+from xtalnn.io.atomic import frames_once, write_frames, write_json
+from xtalnn.search.config import GASettings, bind_identity
+from xtalnn.search.dedup import Deduplicator, space_group_number
 
 MIN_TRAINING_STRUCTURES = 10
 """Fewer labelled structures than this: no model is trained that cycle (the split needs some)."""
@@ -55,7 +57,7 @@ def _recommend(tasks, results, system: str, limit: int, dedup, prefix: str, mode
     for cand in found:
         if len(picked) >= limit:
             break
-        if dedup.add(cand["atoms"]):
+        if dedup.add(cand["atoms"]) is not None:
             duplicates += 1
             continue
         atoms = cand["atoms"].copy()
@@ -95,12 +97,12 @@ class _Log:
 def resolve_composition(cfg: CampaignConfig) -> str:
     """The cell's composition: the config's, or the composition model's top-ranked stoichiometry of
     ``elements`` scaled to at most ``max_atoms`` atoms."""
-    from xtalnn.search.composition import parse_composition
+    from xtalnn.search.formula import parse_composition
 
     if cfg.composition:
         return parse_composition(cfg.composition, cfg.formula_units).formula
-    from xtalnn.composition import CompositionModel
-    from xtalnn.composition.rank import rank_compositions
+    from xtalnn.enthalpy import CompositionModel
+    from xtalnn.enthalpy.rank import rank_compositions
 
     model = CompositionModel.load(cfg.composition_model)
     best = rank_compositions(model, cfg.elements, max_atoms=cfg.max_atoms)[0]
@@ -110,20 +112,10 @@ def resolve_composition(cfg: CampaignConfig) -> str:
 
 
 def _check_identity(out_dir: str, cfg: CampaignConfig) -> str:
+    """Bind ``out_dir`` to ``cfg`` (:func:`~xtalnn.search.config.bind_identity`); returns the composition."""
     path = os.path.join(out_dir, "campaign.json")
-    identity = json.loads(json.dumps(cfg.identity()))
-    if os.path.exists(path):
-        with open(path) as fh:
-            stored = json.load(fh)
-        if stored["identity"] != identity:
-            a, b = stored["identity"], identity
-            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise ValueError(f"{out_dir} holds a different campaign (settings differ: {', '.join(diff)}); "
-                             "use another output folder")
-        return stored["composition"]
-    composition = resolve_composition(cfg)
-    T.write_atomic_json(path, {"identity": identity, "composition": composition})
-    return composition
+    composition = None if os.path.exists(path) else resolve_composition(cfg)
+    return bind_identity(path, cfg.identity(), "campaign", {"composition": composition})["composition"]
 
 
 class Campaign:
@@ -136,11 +128,11 @@ class Campaign:
         self.executor = executor
         self.log = _Log(self.out, echo)
         self.composition = _check_identity(self.out, cfg)
-        from xtalnn.search.composition import parse_composition
+        from xtalnn.search.formula import parse_composition
 
         self.elements = parse_composition(self.composition).elements
         self.store = LabelStore(cfg.database, self.out)
-        self.dedup = Deduplicator()
+        self.dedup = Deduplicator(key=space_group_number)
         self._dedup_ids: set[int] = set()
         self.models: dict[int, dict] = {}  # cycle -> done.json of finished models
         self.summaries: dict[int, dict] = {}
@@ -169,12 +161,16 @@ class Campaign:
                 self._dedup_ids.add(row.id)
                 self.dedup.add(row.toatoms())
 
-    def ga_settings(self, fitness: str = "") -> dict:
+    def ga_tasks(self, fitness: str, folder: str, seed: int, seeds: int, generations: int, top_k: int) -> list:
+        """One :class:`GATask` per system and seed (seeds ``seed + k``) with the ``[ga]`` settings; the
+        empirical fitness relaxes only with ``empirical_relax``."""
         g = self.cfg.ga
-        relax = g.relax and (fitness != "empirical" or g.empirical_relax)
-        return dict(population=g.population, children=g.children, select_fraction=g.select_fraction,
-                    mutation_probability=g.mutation_probability, relax=relax, relax_steps=g.relax_steps,
-                    fmax=g.fmax, volume_per_atom=g.volume_per_atom)
+        base = GASettings.of(g)
+        base.relax = g.relax and (fitness != "empirical" or g.empirical_relax)
+        return [GATask(self.composition, fitness, dataclasses.replace(
+                    base, systems=[s], seeds_per_system=1, seed=seed + k, generations=generations, top_k=top_k),
+                    os.path.join(folder, "ga", f"{s}-s{k}"))
+                for s in g.systems for k in range(seeds)]
 
     def recommend(self, c: int) -> list:
         """The cycle's recommendations (read back if already made)."""
@@ -184,10 +180,8 @@ class Campaign:
             os.makedirs(folder, exist_ok=True)
             spec, name = self.fitness_for(c)
             g = self.cfg.ga
-            tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 1000 * c + k, generations=g.generations,
-                            top_k=g.recommendations, out_dir=os.path.join(folder, "ga", f"{s}-s{k}"),
-                            settings=self.ga_settings(spec))
-                     for s in g.systems for k in range(g.seeds_per_system)]
+            tasks = self.ga_tasks(spec, folder, self.cfg.seed + 1000 * c, g.seeds_per_system, g.generations,
+                                  g.recommendations)
             t0 = time.perf_counter()
             results = self._gather([(run_ga, t) for t in tasks])
             self._refresh_dedup()
@@ -196,14 +190,14 @@ class Campaign:
                 picked, dropped = _recommend(tasks, results, s, g.recommendations, self.dedup, f"c{c:03d}", name)
                 recs += picked
                 duplicates += dropped
-            T.write_atomic_json(os.path.join(folder, "ga.json"), {
+            write_json(os.path.join(folder, "ga.json"), {
                 "fitness": name, "recommended": len(recs), "duplicates": duplicates,
                 "seconds": time.perf_counter() - t0})
             self.log(f"cycle {c}: GA ({name}) recommended {len(recs)} new structures "
                      f"({duplicates} duplicates of labelled ones dropped) in {time.perf_counter() - t0:.0f} s")
             return recs
 
-        return _frames_once(os.path.join(folder, "recommendations.extxyz"), make)
+        return frames_once(os.path.join(folder, "recommendations.extxyz"), make)
 
     # ------------------------------------------------------------------ labelling
     def label_all(self, recs: list, cycle: int, origin: str, relax_steps: int | None = None,
@@ -268,11 +262,11 @@ class Campaign:
         if not os.path.exists(data):
             frames = self.training_frames(c)
             if len(frames) < MIN_TRAINING_STRUCTURES:
-                T.write_atomic_json(os.path.join(folder, "done.json"), {
+                write_json(os.path.join(folder, "done.json"), {
                     "skipped": f"only {len(frames)} training structures (< {MIN_TRAINING_STRUCTURES})",
                     "n_structures": len(frames), "val_rmse": float("nan")})
                 return None
-            T.write_training_set(frames, data)
+            write_frames(data, frames)
         previous = [k for k, d in self.models.items() if k < c and not d.get("skipped")]
         prev = self.model_dir(max(previous)) if previous and self.cfg.warm_start else ""
         settings = {"threads": 1, **self.cfg.training}
@@ -287,6 +281,14 @@ class Campaign:
         done = T.read_done(self.model_dir(c))
         self.models[c] = done
         return done
+
+    def _complete(self, c: int, future, result: CampaignResult) -> int | None:
+        """Wait for the model of cycle ``c``, record and log the cycle's summary; ``c`` if it converged."""
+        done = self.finish_training(c, future)
+        summary = self.cycle_summary(c, {})
+        result.cycles.append(summary)
+        self.log(self.progress_line(summary))
+        return c if self.converged(done) else None
 
     def converged(self, done: dict) -> bool:
         v = self.cfg.convergence
@@ -321,7 +323,7 @@ class Campaign:
                    "training_set": done.get("n_structures", 0), "val_rmse": done.get("val_rmse", float("nan")),
                    "skipped": done.get("skipped", ""), "best": best_sg,
                    "oracle_calls_total": self.store.count(frame=0)}
-        T.write_atomic_json(os.path.join(self.cycle_dir(c), "summary.json"), summary)
+        write_json(os.path.join(self.cycle_dir(c), "summary.json"), summary)
         return summary
 
     def progress_line(self, s: dict) -> str:
@@ -340,26 +342,24 @@ class Campaign:
         os.makedirs(folder, exist_ok=True)
 
         def make() -> list:
-            tasks = [GATask(self.composition, s, spec, seed=self.cfg.seed + 100_000 + k,
-                            generations=g.final_generations, top_k=g.final_candidates,
-                            out_dir=os.path.join(folder, "ga", f"{s}-s{k}"), settings=self.ga_settings(spec))
-                     for s in g.systems for k in range(g.final_seeds)]
+            tasks = self.ga_tasks(spec, folder, self.cfg.seed + 100_000, g.final_seeds, g.final_generations,
+                                  g.final_candidates)
             t0 = time.perf_counter()
             self.log(f"final GA with {name}: {len(tasks)} runs of {g.final_generations} generations")
             results = self._gather([(run_ga, t) for t in tasks])
             recs = []
             for s in g.systems:
-                recs += _recommend(tasks, results, s, g.final_relabel, Deduplicator(), "final", name)[0]
+                recs += _recommend(tasks, results, s, g.final_relabel, Deduplicator(key=space_group_number), "final", name)[0]
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
             return recs
 
-        counts = self.label_all(_frames_once(os.path.join(folder, "candidates.extxyz"), make), 0, "final")
+        counts = self.label_all(frames_once(os.path.join(folder, "candidates.extxyz"), make), 0, "final")
         if self.cfg.oracle.final_relax_steps > 0 and self.cfg.oracle.final_relax_best > 0:
             self.relax_best(folder)
         from xtalnn.campaign.report import ranking
 
         rank = ranking(self.store, self.cfg.ga.systems)
-        T.write_atomic_json(os.path.join(folder, "ranking.json"), rank)
+        write_json(os.path.join(folder, "ranking.json"), rank)
         return {"relabelled": counts, "ranking": rank}
 
     def relax_best(self, folder: str) -> dict:
@@ -370,12 +370,12 @@ class Campaign:
 
         def make() -> list:
             rows = sorted(self.store.rows(origin="final", frame=0, status="ok"), key=lambda r: (r.oracle_energy, r.uid))
-            dedup, recs = Deduplicator(), []
+            dedup, recs = Deduplicator(key=space_group_number), []
             for r in rows:
                 if len(recs) >= o.final_relax_best:
                     break
                 atoms = r.toatoms()
-                if dedup.add(atoms):
+                if dedup.add(atoms) is not None:
                     continue
                 atoms.calc = None
                 atoms.info = {"uid": f"{r.uid}-relaxed", "system": r.system, "model": r.get("model", "none"),
@@ -385,7 +385,7 @@ class Campaign:
                      f"(at most {o.final_relax_steps} steps)")
             return recs
 
-        recs = _frames_once(os.path.join(folder, "relax.extxyz"), make)
+        recs = frames_once(os.path.join(folder, "relax.extxyz"), make)
         return self.label_all(recs, 0, "final_relax", relax_steps=o.final_relax_steps, cell=True)
 
     # ------------------------------------------------------------------ jobs
@@ -420,31 +420,14 @@ class Campaign:
             if counts["submitted"]:
                 self.log(f"cycle {c}: labelled {counts['ok']} ok, {counts['failed']} failed")
             if pending is not None:
-                done = self.finish_training(*pending)
-                s = self.cycle_summary(pending[0], {})
-                result.cycles.append(s)
-                self.log(self.progress_line(s))
-                if self.converged(done):
-                    converged = pending[0]
-                pending = None
+                converged, pending = self._complete(*pending, result), None
                 if converged is not None:
                     break
             pending = (c, self.submit_training(c))
             if not cfg.overlap:
-                done = self.finish_training(*pending)
-                s = self.cycle_summary(c, {})
-                result.cycles.append(s)
-                self.log(self.progress_line(s))
-                pending = None
-                if self.converged(done):
-                    converged = c
+                converged, pending = self._complete(*pending, result), None
         if pending is not None:
-            done = self.finish_training(*pending)
-            s = self.cycle_summary(pending[0], {})
-            result.cycles.append(s)
-            self.log(self.progress_line(s))
-            if self.converged(done):
-                converged = pending[0]
+            converged = self._complete(*pending, result)
         usable = [k for k, d in self.models.items() if not d.get("skipped")]
         if converged is not None:
             self.log(f"converged at cycle {converged}: training set {self.models[converged]['n_structures']}, "
@@ -460,7 +443,7 @@ class Campaign:
             spec, name = T.model_path(self.model_dir(final_cycle)), f"cycle-{final_cycle:03d}"
         else:
             spec, name = "empirical", "empirical"
-        T.write_atomic_json(os.path.join(self.out, "state.json"), {
+        write_json(os.path.join(self.out, "state.json"), {
             "converged_cycle": converged, "final_model": name, "cycles_run": sorted(self.models)})
         final = self.final(spec, name)
         result.converged_cycle = converged
@@ -470,7 +453,7 @@ class Campaign:
         result.wall_seconds = time.perf_counter() - t0
         state = {"converged_cycle": converged, "final_model": name, "cycles_run": sorted(self.models),
                  "oracle_calls": result.oracle_calls, "finished": True}
-        T.write_atomic_json(os.path.join(self.out, "state.json"), state)
+        write_json(os.path.join(self.out, "state.json"), state)
         best = []
         for s, rows in sorted(result.ranking.items()):
             if rows:
@@ -479,20 +462,6 @@ class Campaign:
         self.log("final ranking (oracle eV/atom): " + ", ".join(f"{s} {e:.4f} (sg {g})" for e, s, g in best))
         self.log(f"{result.oracle_calls} oracle calls; wall time this run {result.wall_seconds:.0f} s")
         return result
-
-
-def _frames_once(path: str, make) -> list:
-    """The structures an earlier run wrote to ``path``, or ``make()``'s, written there first (atomically)
-    and read back: a resumed run labels exactly what a fresh one would (positions as written)."""
-    if not os.path.exists(path):
-        frames = make()
-        tmp = f"{path}.tmp.extxyz"
-        if frames:
-            ase.io.write(tmp, frames, format="extxyz")
-        else:
-            open(tmp, "w").close()
-        os.replace(tmp, path)
-    return ase.io.read(path, index=":") if os.path.getsize(path) else []
 
 
 def run(cfg: CampaignConfig, out_dir: str, dask: str | None = None, workers: int | None = None, echo=print,

@@ -12,6 +12,8 @@ import json
 import math
 import os
 
+from xtalnn.io.atomic import write_text
+
 
 def ranking(store, systems) -> dict:
     """The relabelled final candidates per system, lowest oracle energy (eV/atom) first.
@@ -147,10 +149,7 @@ def write_report(out_dir: str) -> dict:
 
 def _write(path: str, text: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def _html(md: str, title: str) -> str:

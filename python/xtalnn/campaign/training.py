@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 
-
+from xtalnn.io.atomic import write_json
 
 @dataclass
 class TrainTask:
@@ -45,21 +45,14 @@ def read_done(folder: str) -> dict:
         return json.load(fh)
 
 
-def write_atomic_json(path: str, value) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(value, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def run_training(task: TrainTask) -> dict:
     """Train (or finish training) the model of one cycle; returns the ``done.json`` content:
     ``n_structures``, ``val_rmse`` (eV/atom, at the best epoch), ``test`` metrics, ``warm_start``."""
     import torch
 
-    from xtalnn.potential.train import TrainConfig, output_paths, train
+    from xtalnn.potential.checkpoint import output_paths
+    from xtalnn.potential.config import TrainConfig
+    from xtalnn.potential.train import train
 
     if is_done(task.folder):
         return read_done(task.folder)
@@ -89,15 +82,5 @@ def run_training(task: TrainTask) -> dict:
             "train_seconds": float(history[-1]["time_s"]) if history else 0.0}
     if result.interrupted:
         raise KeyboardInterrupt("training interrupted")
-    write_atomic_json(os.path.join(task.folder, "done.json"), done)
+    write_json(os.path.join(task.folder, "done.json"), done)
     return done
-
-
-def write_training_set(frames, path: str) -> None:
-    """The training structures as extxyz, atomically (a reader never sees half a file)."""
-    import ase.io
-
-    tmp = f"{path}.tmp.extxyz"
-    ase.io.write(tmp, frames, format="extxyz")
-    os.replace(tmp, path)
-

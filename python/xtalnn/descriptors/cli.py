@@ -22,7 +22,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from xtalnn.descriptors import ACSF, Chebyshev
-    from xtalnn.structures import read_structures
+    from xtalnn.io.structures import read_structures
 
     structures = [a for path in args.data for a in read_structures(path, args.limit)]
     elements = args.elements or sorted({s for a in structures for s in a.get_chemical_symbols()})

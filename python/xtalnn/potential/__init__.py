@@ -1,18 +1,21 @@
 """Neural-network potentials: per-element MLPs on ACSF/Chebyshev descriptors, one TorchScript model file.
 
+- :mod:`.config` — :class:`TrainConfig` and presets (no torch);
 - :mod:`.data` — checked training structures, graphs and batches, reference energies, scaling, split;
 - :mod:`.model` — the scriptable :class:`Potential` (its ``forward`` is the model-file contract);
-- :mod:`.config` — :class:`TrainConfig` and presets (no torch);
-- :mod:`.train` — :func:`train` (energy + force loss, checkpoints, resume);
-- :mod:`.export` — writing/reading the model file (format version check);
-- :mod:`.plots` — learning curve and parity PNGs; :mod:`.cli` — ``xtalnn train/eval/predict/export``.
+- :mod:`.modelfile` — writing/reading the model file (the one reader; format version check);
+- :mod:`.loss` — the energy + force loss and its derivative caches; :mod:`.evaluate` — errors;
+- :mod:`.optim` — optimisers and schedules; :mod:`.checkpoint` — checkpoints, history, interrupts;
+- :mod:`.train` — :func:`train` (prepare → epochs → export; resume);
+- :mod:`.calculator` — the ASE calculator; :mod:`.plots` — learning curve and parity PNGs;
+  :mod:`.cli` — ``xtalnn train/eval/predict/export``.
 """
 
 import importlib
 
-_EXPORTS = {"ModelFormatError": "export", "load_model": "export", "read_metadata": "export",
-            "save_model": "export", "FORMAT_VERSION": "model", "Potential": "model",
-            "TrainConfig": "config", "train": "train"}
+_EXPORTS = {"ModelFormatError": "modelfile", "load_model": "modelfile", "read_metadata": "modelfile",
+            "save_model": "modelfile", "FORMAT_VERSION": "model", "Potential": "model",
+            "TrainConfig": "config", "train": "train", "XtalnnCalculator": "calculator"}
 __all__ = sorted(_EXPORTS)
 
 

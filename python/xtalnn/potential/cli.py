@@ -161,8 +161,8 @@ def _graphs(meta, paths, limit=None, require_energy=True):
 
 
 def run_eval(args) -> int:
-    from xtalnn.potential.export import load_model
-    from xtalnn.potential.train import evaluate
+    from xtalnn.potential.modelfile import load_model
+    from xtalnn.potential.evaluate import evaluate
 
     model, meta = load_model(args.model)
     graphs = _graphs(meta, args.data, args.limit)
@@ -184,8 +184,8 @@ def run_predict(args) -> int:
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from xtalnn.calculator import XtalnnCalculator
-    from xtalnn.structures import read_structures
+    from xtalnn.potential.calculator import XtalnnCalculator
+    from xtalnn.io.structures import read_structures
 
     calc = XtalnnCalculator(args.model)
     out = []
@@ -216,7 +216,7 @@ def run_predict(args) -> int:
 def run_export(args) -> int:
     import torch
 
-    from xtalnn.potential.export import save_model
+    from xtalnn.potential.modelfile import save_model
     from xtalnn.potential.model import Potential
 
     from pathlib import Path

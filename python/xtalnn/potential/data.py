@@ -29,7 +29,7 @@ def read_training_structures(paths, elements, limit: int | None = None, require_
 
     Raises :class:`DataError` / ``FileNotFoundError`` naming the file (and structure) at fault.
     """
-    from xtalnn.structures import read_structures
+    from xtalnn.io.structures import read_structures
 
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]

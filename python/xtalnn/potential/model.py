@@ -1,6 +1,6 @@
 """The potential as one TorchScript-able module: descriptor op → per-element scaling → per-element MLP.
 
-Contract of the scripted module (what ``xtalnn.calculator`` and the LAMMPS pair style call)::
+Contract of the scripted module (what ``xtalnn.potential.calculator`` and the LAMMPS pair style call)::
 
     forward(species: int64[N], edge_index: int64[2, E], edge_vec: float64[E, 3], n_local: int)
         -> atomic_energy: float64[n_local]   (eV, reference energies included; E = Σ_i atomic_energy[i])
@@ -11,9 +11,12 @@ Contract of the scripted module (what ``xtalnn.calculator`` and the LAMMPS pair 
 - ``edge_vec = x_j − x_i (+ S·cell)`` in Å, float64. Forces and virial follow by autograd:
   F = −∂E/∂x, and for LAMMPS g_e = ∂E/∂edge_vec_e gives f_i += g_e, f_j −= g_e, virial −Σ_e edge_vec_e ⊗ g_e.
 
-Also exported: ``descriptors(species, edge_index, edge_vec, n_local) -> G[n_local, F]`` and
-``atomic_energies(species_local, G)``, so callers can check ``G`` against ``descriptor_min`` /
-``descriptor_max`` (per element [n_elements, F], the training-set range) without a second op call.
+Also exported: ``descriptors(species, edge_index, edge_vec, n_local) -> G[n_local, F]``,
+``atomic_energies(species_local, G)`` and ``extrapolating(species_local, G, tolerance) -> bool[n_local]``
+(the one extrapolation rule: ``G`` outside ``descriptor_min`` / ``descriptor_max``, per element
+[n_elements, F], the training-set range), so callers flag extrapolating atoms without a second op call.
+The ASE calculator and the LAMMPS pair style read the module's attributes and call these methods,
+both the same way.
 Attributes: ``elements`` (List[str]), ``cutoff`` (Å), ``format_version``, ``descriptor_kind``
 ("acsf" | "chebyshev"); buffers ``spec`` (the op's float64 parameter vector), ``shift``/``scale``
 (G_scaled = (G − shift) / scale, per element), ``reference_energies`` (eV per element, float64).
@@ -25,7 +28,7 @@ from typing import List
 import torch
 from torch import nn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the extrapolation rule is a method of the file (``extrapolating``)
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -123,6 +126,16 @@ class Potential(nn.Module):
     def atomic_energies(self, species: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
         """Atomic energies (eV, float64 [n]) including the per-element reference energies."""
         return self.network_energies(species, G) + self.reference_energies[species]
+
+    @torch.jit.export
+    def extrapolating(self, species: torch.Tensor, G: torch.Tensor, tolerance: float) -> torch.Tensor:
+        """bool [n]: atoms with a descriptor outside the training range widened by ``tolerance`` · (max − min)
+        (where that is finite) + 1e-9."""
+        width = self.descriptor_max - self.descriptor_min
+        slack = tolerance * torch.where(torch.isfinite(width), width, torch.zeros_like(width)) + 1e-9
+        lower = (self.descriptor_min - slack).index_select(0, species)
+        upper = (self.descriptor_max + slack).index_select(0, species)
+        return ((G < lower) | (G > upper)).any(dim=1)
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor,
                 n_local: int) -> torch.Tensor:

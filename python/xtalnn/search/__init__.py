@@ -6,13 +6,15 @@ calculator.
 >>> result.best.spacegroup, result.best.energy_per_atom                  # doctest: +SKIP
 (227, -4.3366)
 
-Modules: :mod:`.composition` (input), :mod:`.systems` (lattice constraints), :mod:`.generate`
+Modules: :mod:`.config` (:class:`GASettings`, the one set of GA settings), :mod:`.formula`
+(compositions), :mod:`.systems` (lattice constraints), :mod:`.generate`
 (pyxtal starts), :mod:`.operators` (crossover, mutations), :mod:`.relax` (constrained
-relaxation), :mod:`.dedup` (StructureMatcher, spglib), :mod:`.storage` (ase.db per run),
+relaxation), :mod:`.dedup` (the one de-duplicator, spglib), :mod:`.storage` (ase.db per run),
 :mod:`.driver` (the GA and :func:`search`), :mod:`.report` (outputs), :mod:`.cli`.
 """
 
-from xtalnn.search.composition import Composition, parse_composition
+from xtalnn.search.formula import Composition, parse_composition
+from xtalnn.search.config import GASettings
 from xtalnn.search.driver import SearchConfig, run_system, search
 from xtalnn.search.report import Candidate, SearchResult
 from xtalnn.search.systems import CRYSTAL_SYSTEMS
@@ -24,6 +26,7 @@ __all__ = [
     "CRYSTAL_SYSTEMS",
     "Candidate",
     "Composition",
+    "GASettings",
     "SearchConfig",
     "SearchResult",
     "parse_composition",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import spglib
@@ -61,46 +60,66 @@ def fixed_site_key(atoms: Atoms, symprec: float = 0.1) -> tuple | None:
     return (int(data.number), n_primitive, tuple(sites))
 
 
-@dataclass
-class Archive:
-    """Distinct structures seen so far; ``add`` returns the index of an existing duplicate.
+MATCHER_SETTINGS = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5, "scale": True}
+"""pymatgen ``StructureMatcher`` tolerances of every duplicate check (lengths fractional, angles °;
+volumes scaled to each other first)."""
 
-    Two structures are duplicates when their energies per atom differ by less than
-    ``energy_tol`` (eV/atom) and pymatgen's ``StructureMatcher`` (default tolerances) matches
-    them (after scaling to the same volume).
+
+@lru_cache(maxsize=1)
+def structure_matcher():
+    """The one ``StructureMatcher`` (:data:`MATCHER_SETTINGS`)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher(**MATCHER_SETTINGS)
+
+
+class Deduplicator:
+    """Distinct structures seen so far; :meth:`add` returns the index of an earlier duplicate, or None.
+
+    Two structures are duplicates when :func:`structure_matcher` matches them. To keep the check
+    cheap for thousands of structures, only structures with the same ``key(atoms)`` are compared
+    (e.g. the space group, or :func:`fixed_site_key`; no key function: all are compared), and, when
+    ``energy_tol`` (eV/atom) is given, only those whose energies per atom differ by less. A structure
+    whose key is None is never a duplicate and is not remembered.
     """
 
-    energy_tol: float = 0.005
-    entries: list[tuple[float, object]] = field(default_factory=list)
-    _matcher: object = None
+    def __init__(self, key=None, energy_tol: float | None = None):
+        self.key = key
+        self.energy_tol = energy_tol
+        self.count = 0
+        self._buckets: dict = {}  # key -> [(index, energy per atom or None, pymatgen Structure)]
 
-    def find(self, atoms: Atoms, energy_per_atom: float) -> int | None:
-        """Index of a matching archived structure, or None."""
+    def add(self, atoms: Atoms, energy_per_atom: float | None = None) -> int | None:
+        """Remember ``atoms`` unless it duplicates an earlier structure; returns that structure's index."""
+        key = self._key(atoms)
+        if key is None and self.key is not None:
+            return None
+        index, structure = self._find(key, atoms, energy_per_atom)
+        if index is None:
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            structure = structure if structure is not None else AseAtomsAdaptor.get_structure(atoms)
+            self._buckets.setdefault(key, []).append((self.count, energy_per_atom, structure))
+            self.count += 1
+        return index
+
+    def _key(self, atoms: Atoms):
+        return None if self.key is None else self.key(atoms)
+
+    def _find(self, key, atoms: Atoms, energy_per_atom: float | None):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         structure = None
-        for k, (energy, other) in enumerate(self.entries):
-            if abs(energy - energy_per_atom) > self.energy_tol:
+        for index, energy, other in self._buckets.get(key, ()):
+            if self.energy_tol is not None and abs(energy - energy_per_atom) > self.energy_tol:
                 continue
             if structure is None:
                 structure = AseAtomsAdaptor.get_structure(atoms)
-            if self.matcher.fit(structure, other):
-                return k
-        return None
+            if structure_matcher().fit(structure, other):
+                return index, structure
+        return None, structure
 
-    def add(self, atoms: Atoms, energy_per_atom: float) -> int | None:
-        """Archive ``atoms`` unless it duplicates an entry; returns the duplicate's index."""
-        from pymatgen.io.ase import AseAtomsAdaptor
 
-        k = self.find(atoms, energy_per_atom)
-        if k is None:
-            self.entries.append((energy_per_atom, AseAtomsAdaptor.get_structure(atoms)))
-        return k
-
-    @property
-    def matcher(self):
-        if self._matcher is None:
-            from pymatgen.analysis.structure_matcher import StructureMatcher
-
-            self._matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, scale=True)
-        return self._matcher
+def space_group_number(atoms: Atoms) -> int:
+    """The spglib space-group number at the default tolerance (a :class:`Deduplicator` key)."""
+    return space_group(atoms)[0]

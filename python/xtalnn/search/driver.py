@@ -10,29 +10,30 @@ repeating a finished evaluation and arrives at the same populations.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import pickle
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from xtalnn.search.composition import (
+from xtalnn.search.formula import (
     Composition,
     check_packing,
     default_volume_per_atom,
     parse_composition,
 )
-from xtalnn.search.composition import (
+from xtalnn.search.formula import (
     min_distances as pair_min_distances,
 )
-from xtalnn.search.dedup import Archive, space_group
+from xtalnn.search.config import GASettings, bind_identity
+from xtalnn.search.dedup import Deduplicator, space_group
 from xtalnn.search.generate import StartingStructures
 from xtalnn.search.operators import make_child
 from xtalnn.search.relax import EvaluationError, relax
@@ -45,39 +46,14 @@ STOP_FILE = "STOP"
 
 @dataclass
 class SearchConfig:
-    """All settings of a search (defaults from the seed paper). Energies eV/atom, lengths Å."""
+    """One search: the composition and its GA settings."""
 
     composition: Composition
-    systems: tuple[str, ...] = CRYSTAL_SYSTEMS
-    population: int = 64
-    select_fraction: float = 1 / 3
-    children: int = 16
-    mutation_probability: float = 0.05
-    symmetric_start: float = 0.5
-    generations: int = 30
-    seeds_per_system: int = 2
-    seed: int = 0
-    relax: bool = True
-    relax_steps: int = 60
-    fmax: float = 0.05
-    optimizer: str = "BFGS"
-    keep_symmetry: bool = False
-    volume_per_atom: float | None = None
-    min_distances: dict = field(default_factory=dict)  # {(A, B): Å}
-    energy_tol: float = 0.005
-    top_k: int = 16
-
-    def run_seeds(self) -> list[int]:
-        return [self.seed + k for k in range(self.seeds_per_system)]
+    ga: GASettings
 
     def identity(self) -> dict:
         """The settings a resumed search must share with the stored one."""
-        d = asdict(self)
-        d["composition"] = self.composition.formula
-        d["min_distances"] = {f"{a}-{b}": v for (a, b), v in self.min_distances.items()}
-        for key in ("generations", "top_k", "systems"):
-            d.pop(key)
-        return d
+        return {"composition": self.composition.formula, **self.ga.identity()}
 
 
 # ---------------------------------------------------------------------------- one run
@@ -147,11 +123,11 @@ def _run_steps(
     log = _Log(out_dir, verbose)
     tag = f"[{system} s{seed}]"
     comp = cfg.composition
-    dmin = pair_min_distances(comp, overrides=cfg.min_distances)
+    dmin = pair_min_distances(comp, overrides=cfg.ga.min_distances)
     store = RunStore(run_db_path(out_dir, system, seed), system, seed)
     done = store.load()
     sys_index = CRYSTAL_SYSTEMS.index(system)
-    archive = Archive(cfg.energy_tol)
+    archive = Deduplicator(energy_tol=cfg.ga.energy_tol)
     calc: list[Calculator] = []  # built lazily: a fully resumed run never starts the calculator
     counters = {"evaluations": 0, "new_evaluations": 0, "seconds": 0.0, "failed": 0, "duplicates": 0}
 
@@ -172,11 +148,11 @@ def _run_steps(
                         atoms,
                         calc[0],
                         system,
-                        steps=cfg.relax_steps,
-                        fmax=cfg.fmax,
-                        optimizer=cfg.optimizer,
-                        keep_symmetry=cfg.keep_symmetry,
-                        enabled=cfg.relax,
+                        steps=cfg.ga.relax_steps,
+                        fmax=cfg.ga.fmax,
+                        optimizer=cfg.ga.optimizer,
+                        keep_symmetry=cfg.ga.keep_symmetry,
+                        enabled=cfg.ga.relax,
                     )
                     sg, _ = space_group(ev.atoms)
                     rec = Record(gen, idx, "ok", ev.atoms, ev.energy_per_atom, sg, origin,
@@ -216,14 +192,14 @@ def _run_steps(
     def merge(records: list[Record]) -> None:
         population.extend(r for r in records if r.status == "ok")
         population.sort(key=lambda r: (r.energy_per_atom, r.gen, r.idx))
-        del population[cfg.population:]
+        del population[cfg.ga.population:]
 
     stop_path = os.path.join(out_dir, STOP_FILE)
 
     starts = StartingStructures(comp, system, np.random.default_rng([seed, sys_index, 0]), dmin,
-                                cfg.volume_per_atom, cfg.symmetric_start)
+                                cfg.ga.volume_per_atom, cfg.ga.symmetric_start)
     first = []
-    for i in range(cfg.population):
+    for i in range(cfg.ga.population):
         if stop_when is not None and os.path.exists(stop_path):
             log(f"{tag} stop requested in the first generation")
             return counters
@@ -236,8 +212,8 @@ def _run_steps(
         log(f"{tag} stopped: fewer than 2 valid structures in the first generation")
         return counters
     progress(0)
-    n_select = max(2, int(round(cfg.population * cfg.select_fraction)))
-    for gen in range(1, cfg.generations + 1):
+    n_select = max(2, int(round(cfg.ga.population * cfg.ga.select_fraction)))
+    for gen in range(1, cfg.ga.generations + 1):
         if os.path.exists(stop_path):
             log(f"{tag} stop requested at generation {gen}")
             break
@@ -245,7 +221,7 @@ def _run_steps(
         parent_atoms = [p.atoms for p in parents]
 
         def child_maker(rng):
-            made = make_child(parent_atoms, comp, system, rng, dmin, cfg.mutation_probability)
+            made = make_child(parent_atoms, comp, system, rng, dmin, cfg.ga.mutation_probability)
             if made is None:
                 return None
             child, origin, (i, j) = made
@@ -253,7 +229,7 @@ def _run_steps(
             return child, origin, {"parents": ids}
 
         children = []
-        for i in range(cfg.children):
+        for i in range(cfg.ga.children):
             new = counters["new_evaluations"]
             children.append(evaluate(gen, i, child_maker))
             if counters["new_evaluations"] > new:
@@ -295,7 +271,7 @@ class _Same:
 
 
 def _factory(calculator: Any, workers: int) -> tuple[Callable[[], Calculator], int]:
-    from xtalnn.references import CalculatorFactory, make_calculator
+    from xtalnn.calculators.registry import CalculatorFactory, make_calculator
 
     if isinstance(calculator, str):
         make_calculator(calculator)  # fail early, clearly, on a bad spec or a missing package
@@ -315,28 +291,14 @@ def _factory(calculator: Any, workers: int) -> tuple[Callable[[], Calculator], i
 def search(
     composition: str | dict | Composition,
     calculator: str | Calculator | Callable[[], Calculator],
-    systems: Sequence[str] = CRYSTAL_SYSTEMS,
-    population: int = 64,
-    generations: int = 30,
-    children: int = 16,
-    select_fraction: float = 1 / 3,
-    mutation_probability: float = 0.05,
-    symmetric_start: float = 0.5,
-    seeds_per_system: int = 2,
-    seed: int = 0,
-    top_k: int = 16,
-    relax: bool = True,
-    relax_steps: int = 60,
-    fmax: float = 0.05,
-    optimizer: str = "BFGS",
-    keep_symmetry: bool = False,
-    volume_per_atom: float | None = None,
-    min_distances: dict | None = None,
+    settings: GASettings | None = None,
+    *,
     formula_units: int = 1,
     out_dir: str | None = None,
     workers: int | None = None,
     verbose: bool = True,
     stop_when: Callable[[Atoms, float, int], bool] | None = None,
+    **overrides,
 ):
     """Genetic-algorithm crystal structure search, one population per crystal system.
 
@@ -344,24 +306,16 @@ def search(
     ----------
     composition : atoms per cell, ``"Si8"``, ``"Ti4O8"`` or ``{"Ti": 1, "O": 2}`` (× ``formula_units``).
     calculator : the fitness (energy per atom, eV/atom, lower is better): a spec string of
-        :mod:`xtalnn.references` (``"sw-si"``, ``"tblite"``, ``"empirical"``, a ``.pt`` model,
+        :mod:`xtalnn.calculators.registry` (``"sw-si"``, ``"tblite"``, ``"empirical"``, a ``.pt`` model,
         ``"module:factory"``), a picklable factory ``() -> Calculator``, or an ASE calculator
         instance (copied to each process if picklable, otherwise the runs go one at a time).
-    systems : crystal systems to search (default all seven).
-    population, children, select_fraction, mutation_probability : GA settings (64, 16, 1/3, 0.05).
-    symmetric_start : share of the first generation (0–1) taken from the system's highest-
-        symmetry Wyckoff prototypes in rank order (:func:`xtalnn.search.generate.prototype_levels`:
-        group order, then fewest occupied sites, then fewest free coordinates), spread evenly
-        over it (0.5: prototype, random, prototype, …); the others are pyxtal's random draws
-        (uniform over the system's space groups). 0 gives the seed paper's all-random start.
-        Starting structures on fixed Wyckoff sites are deduplicated before relaxation.
-    generations : generations after the first one (the active-learning driver sets it).
-    seeds_per_system, seed : independent runs per system use seeds ``seed … seed + n − 1``.
-    top_k : distinct structures reported per system.
-    relax, relax_steps, fmax, optimizer, keep_symmetry : local relaxation (eV/Å), see
-        :func:`xtalnn.search.relax.relax`; ``relax=False`` evaluates single points only.
-    volume_per_atom : Å³/atom for the random start (default: pyxtal's estimate).
-    min_distances : ``{("A", "B"): Å}`` overriding ``0.7 × (r_cov,A + r_cov,B)``.
+    settings : :class:`~xtalnn.search.config.GASettings` (default: the seed paper's); ``overrides``
+        replace single fields, e.g. ``search("Si8", "sw-si", generations=10, systems=["cubic"])``.
+        ``symmetric_start`` is the share of the first generation taken from the system's highest-
+        symmetry Wyckoff prototypes in rank order (:func:`xtalnn.search.generate.prototype_levels`),
+        spread evenly over it; the others are pyxtal's random draws (0 gives the seed paper's
+        all-random start). Starting structures on fixed Wyckoff sites are deduplicated before
+        relaxation. ``relax=False`` evaluates single points only (:func:`xtalnn.search.relax.relax`).
     out_dir : folder for the run databases, ``best.db``, CIFs, PNG and log (default: a temporary
         folder). Re-running with the same folder resumes the search.
     workers : processes (default: CPU count); runs are (system, seed) pairs, each process takes
@@ -377,37 +331,21 @@ def search(
 
     from xtalnn.search import report
 
+    ga = dataclasses.replace(settings or GASettings(), **overrides)
+    ga.check()
     comp = parse_composition(composition, formula_units)
-    systems = tuple(check_system(s) for s in systems)
-    if not systems:
-        raise ValueError("no crystal system to search")
-    overrides = {}
-    for key, value in (min_distances or {}).items():
-        a, b = key.split("-") if isinstance(key, str) else key
-        overrides[(a, b)] = overrides[(b, a)] = float(value)
-    dmin = pair_min_distances(comp, overrides=overrides)
-    check_packing(comp, volume_per_atom or default_volume_per_atom(comp), dmin)
-    if population < 2 or children < 1 or generations < 0 or seeds_per_system < 1:
-        raise ValueError("population >= 2, children >= 1, generations >= 0, seeds_per_system >= 1")
-    if not 0.0 <= symmetric_start <= 1.0:
-        raise ValueError(f"symmetric_start must lie in [0, 1], got {symmetric_start}")
-    cfg = SearchConfig(
-        composition=comp, systems=systems, population=population, select_fraction=select_fraction,
-        children=children, mutation_probability=mutation_probability,
-        symmetric_start=symmetric_start, generations=generations,
-        seeds_per_system=seeds_per_system, seed=seed, relax=relax, relax_steps=relax_steps,
-        fmax=fmax, optimizer=optimizer, keep_symmetry=keep_symmetry,
-        volume_per_atom=volume_per_atom, min_distances=overrides, top_k=top_k,
-    )
+    dmin = pair_min_distances(comp, overrides=ga.min_distances)
+    check_packing(comp, ga.volume_per_atom or default_volume_per_atom(comp), dmin)
+    cfg = SearchConfig(comp, ga)
     out_dir = out_dir or tempfile.mkdtemp(prefix="xtalnn-search-")
     os.makedirs(out_dir, exist_ok=True)
-    _check_resume(out_dir, cfg)
+    bind_identity(os.path.join(out_dir, "search.json"), cfg.identity(), "search")
     stop = os.path.join(out_dir, STOP_FILE)
     if os.path.exists(stop):
         os.remove(stop)
     workers = workers or os.cpu_count() or 1
     factory, workers = _factory(calculator, workers)
-    tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when) for s in systems for k in cfg.run_seeds()]
+    tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when) for s in ga.systems for k in ga.run_seeds()]
     # each process takes every workers-th run and interleaves its runs one evaluation at a time
     workers = min(workers, len(tasks))
     shares = [tasks[w::workers] for w in range(workers)]
@@ -425,20 +363,3 @@ def search(
     stats = [per_share[k % workers][k // workers] for k in range(len(tasks))]  # task order
     wall = time.perf_counter() - start
     return report.collect(out_dir, cfg, stats, wall)
-
-
-def _check_resume(out_dir: str, cfg: SearchConfig) -> None:
-    path = os.path.join(out_dir, "search.json")
-    identity = json.loads(json.dumps(cfg.identity()))
-    if os.path.exists(path):
-        with open(path) as fh:
-            stored = json.load(fh)
-        if stored != identity:
-            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-            raise ValueError(
-                f"{out_dir} holds a different search (settings differ: {', '.join(diff)}); "
-                "use another output folder"
-            )
-    else:
-        with open(path, "w") as fh:
-            json.dump(identity, fh, indent=1)

@@ -11,8 +11,8 @@ from functools import lru_cache
 import numpy as np
 from ase import Atoms
 
-from xtalnn.search.composition import Composition
-from xtalnn.search.dedup import fixed_site_key
+from xtalnn.search.formula import Composition
+from xtalnn.search.dedup import Deduplicator, fixed_site_key
 from xtalnn.search.systems import SPACE_GROUPS, angles_ok, impose
 
 
@@ -202,10 +202,9 @@ class StartingStructures:
         self.composition, self.system, self.rng, self.dmin = composition, system, rng, dmin
         self.volume_per_atom, self.share, self.max_attempts = volume_per_atom, symmetric_share, max_attempts
         self.made: list[tuple[Atoms, str, dict] | None] = []
-        self._seen: dict[tuple, list] = {}  # fixed-site key -> pymatgen structures
+        self._seen = Deduplicator(key=fixed_site_key)
         self._levels: Iterator[list[Prototype]] | None = None
         self._queue: list[Prototype] = []
-        self._matcher = None
 
     def get(self, k: int) -> tuple[Atoms, str, dict] | None:
         while len(self.made) <= k:
@@ -245,21 +244,8 @@ class StartingStructures:
         return None
 
     def _is_new(self, atoms: Atoms) -> bool:
-        """False when ``atoms`` has only fixed Wyckoff sites and matches an earlier start with
-        the same :func:`.dedup.fixed_site_key` (``StructureMatcher`` with volume scaling).
-        Structures with free coordinates are always new (random draws practically never
-        coincide; the archive of relaxed structures catches what relaxes to the same minimum)."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        key = fixed_site_key(atoms)
-        if key is None:
-            return True
-        if self._matcher is None:
-            self._matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, scale=True)
-        structure = AseAtomsAdaptor.get_structure(atoms)
-        same_key = self._seen.setdefault(key, [])
-        if any(self._matcher.fit(structure, other) for other in same_key):
-            return False
-        same_key.append(structure)
-        return True
+        """False when ``atoms`` has only fixed Wyckoff sites and duplicates an earlier start with the
+        same :func:`.dedup.fixed_site_key`. Structures with free coordinates are always new (random
+        draws practically never coincide; the archive of relaxed structures catches what relaxes to
+        the same minimum)."""
+        return self._seen.add(atoms) is None

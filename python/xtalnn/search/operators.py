@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from xtalnn.search.composition import Composition
+from xtalnn.search.formula import Composition
 from xtalnn.search.generate import min_distance_ok
 from xtalnn.search.systems import angles_ok, impose, strain_basis
 

@@ -40,7 +40,7 @@ class EvaluationError(RuntimeError):
 
 
 @dataclass
-class Evaluation:
+class Relaxed:
     """A relaxed candidate: structure (with a SinglePointCalculator), energy (eV), calls."""
 
     atoms: Atoms
@@ -65,7 +65,7 @@ def relax(
     optimizer: str = "BFGS",
     keep_symmetry: bool = False,
     enabled: bool = True,
-) -> Evaluation:
+) -> Relaxed:
     """Relax ``atoms`` with ``calculator`` under ``system``'s constraints; at most ``steps``.
 
     ``fmax`` in eV/Å (the cell part is the filter's scaled stress). With ``enabled=False`` only a
@@ -104,7 +104,7 @@ def relax(
     if not (np.isfinite(energy) and np.all(np.isfinite(forces)) and np.all(np.isfinite(stress))):
         raise EvaluationError(f"non-finite result (energy {energy})")
     final.calc = SinglePointCalculator(final, energy=energy, forces=forces, stress=stress)
-    return Evaluation(final, energy, calls)
+    return Relaxed(final, energy, calls)
 
 
 def _finite_guard(opt, filt) -> None:

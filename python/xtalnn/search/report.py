@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from xtalnn.search.dedup import Archive, space_group
+from xtalnn.search.dedup import Deduplicator, space_group
 from xtalnn.search.storage import RunStore, run_db_path
 
 
@@ -54,9 +54,9 @@ def collect(out_dir: str, cfg, stats: list[dict], wall: float) -> SearchResult:
     by_system: dict[str, list[Candidate]] = {}
     history: dict[str, list[float]] = {}
     total = failed = 0
-    for system in cfg.systems:
+    for system in cfg.ga.systems:
         records = []
-        for seed in cfg.run_seeds():
+        for seed in cfg.ga.run_seeds():
             path = run_db_path(out_dir, system, seed)
             if not os.path.exists(path):
                 continue
@@ -67,10 +67,10 @@ def collect(out_dir: str, cfg, stats: list[dict], wall: float) -> SearchResult:
                     records.append((seed, rec))
         records.sort(key=lambda t: (t[1].energy_per_atom, t[0], t[1].gen, t[1].idx))
         history[system] = _history(records)
-        archive = Archive(cfg.energy_tol)
+        archive = Deduplicator(energy_tol=cfg.ga.energy_tol)
         chosen: list[Candidate] = []
         for seed, rec in records:
-            if len(chosen) >= cfg.top_k:
+            if len(chosen) >= cfg.ga.top_k:
                 break
             if archive.add(rec.atoms, rec.energy_per_atom) is not None:
                 continue  # the same structure found by another seed

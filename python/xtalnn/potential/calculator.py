@@ -1,6 +1,6 @@
 """ASE calculator for xtalnn potential files (TorchScript, see :mod:`xtalnn.potential.model`).
 
-    from xtalnn.calculator import XtalnnCalculator
+    from xtalnn.potential.calculator import XtalnnCalculator
     atoms.calc = XtalnnCalculator("model.pt")
     atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
 
@@ -44,20 +44,17 @@ class XtalnnCalculator(Calculator):
     def __init__(self, model_path, extrapolation_tolerance: float = 1e-6, warn: bool = True,
                  threads: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        from xtalnn.potential.export import load_model
+        from xtalnn.potential.modelfile import load_model
 
         self.model_path = str(model_path)
         self.model, self.metadata = load_model(self.model_path)
-        self.elements = list(self.metadata["elements"])
-        self.cutoff = float(self.metadata["cutoff"])
+        self.elements = list(self.model.elements)  # the module's attributes: what pair_style xtalnn reads
+        self.cutoff = float(self.model.cutoff)
         self._index = {symbol: k for k, symbol in enumerate(self.elements)}
         self.extrapolation_tolerance = float(extrapolation_tolerance)
         self.warn = warn
         if threads:
             torch.set_num_threads(int(threads))
-        lo, hi = self.model.descriptor_min, self.model.descriptor_max
-        slack = self.extrapolation_tolerance * torch.where(torch.isfinite(hi - lo), hi - lo, torch.zeros_like(lo))
-        self._lower, self._upper = lo - slack - 1e-9, hi + slack + 1e-9
 
     def species_of(self, atoms) -> torch.Tensor:
         symbols = atoms.get_chemical_symbols()
@@ -104,7 +101,7 @@ class XtalnnCalculator(Calculator):
         self._check_range(species, G.detach())
 
     def _check_range(self, species: torch.Tensor, G: torch.Tensor) -> None:
-        outside = ((G < self._lower[species]) | (G > self._upper[species])).any(dim=1)
+        outside = self.model.extrapolating(species, G, self.extrapolation_tolerance)
         atoms_out = torch.nonzero(outside).flatten().tolist()
         self.results["n_extrapolating"] = len(atoms_out)
         self.results["extrapolating_atoms"] = np.array(atoms_out, dtype=int)

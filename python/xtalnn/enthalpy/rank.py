@@ -17,11 +17,11 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
 from .data import CompositionDataError, parse_formula
-from .export import CompositionModel
+from .modelfile import CompositionModel
 
 
 @dataclass(frozen=True)
-class Candidate:
+class RankedComposition:
     """One ranked stoichiometry. Energies in eV/atom; ``e_above_hull`` is NaN if no hull was built."""
 
     formula: str
@@ -71,7 +71,7 @@ def hull_distances(formulas: Sequence[str], enthalpies: np.ndarray, elements: Se
 
 def rank_compositions(
     model: CompositionModel, elements: Sequence[str], max_atoms: int = 24, sort: str = "hull"
-) -> list[Candidate]:
+) -> list[RankedComposition]:
     """Candidates of the ``elements`` system ranked by distance to the hull of the predictions
     (``sort="hull"``; ties and single-element systems fall back to enthalpy) or by predicted
     formation enthalpy (``sort="enthalpy"``), lowest first.
@@ -85,7 +85,7 @@ def rank_compositions(
         std = np.full(len(formulas), np.nan)
     above = hull_distances(formulas, mean, symbols) if len(symbols) > 1 else np.full(len(formulas), np.nan)
     atoms = [int(Composition(f).num_atoms) for f in formulas]
-    rows = [Candidate(f, a, float(m), float(s), float(e)) for f, a, m, s, e in zip(formulas, atoms, mean, std, above)]
+    rows = [RankedComposition(f, a, float(m), float(s), float(e)) for f, a, m, s, e in zip(formulas, atoms, mean, std, above)]
     if sort == "hull" and len(symbols) > 1:
         rows.sort(key=lambda c: (round(c.e_above_hull, 6), c.enthalpy))
     else:

@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 from typing import Iterator
 
-from xtalnn.aenet import iter_tar, read_xsf_file
+from xtalnn.io.aenet import iter_tar, read_xsf_file
 
 DB_SUFFIXES = (".db", ".json", ".sqlite")
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 
 import torch
 
+from xtalnn.io.atomic import atomic_write
 from xtalnn.potential.model import FORMAT_VERSION, Potential
 
 METADATA_FILE = "xtalnn_potential.json"
@@ -63,21 +63,6 @@ def model_metadata(model: Potential, **extra) -> dict:
     }
 
 
-def _atomic_write(path, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{path}: output directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model: Potential, path, **metadata) -> dict:
     """Script ``model`` and write it with its metadata to ``path`` (temp file + rename: never half-written)."""
     from xtalnn.ops import load_library
@@ -87,7 +72,7 @@ def save_model(model: Potential, path, **metadata) -> dict:
     was_training = model.training
     scripted = torch.jit.script(model.eval())
     model.train(was_training)
-    _atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta)}))
+    atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta)}))
     return meta
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from .data import parse_formulas, read_table
-from .export import save_model
+from .modelfile import save_enthalpy_model
 from .features import default_elements, element_property_table, elements_present, fraction_matrix
 from .plots import error_cdf_plot, parity_plot
-from .training import CrossValidation, TrainConfig, cross_validate, train
+from .training import CrossValidation, EnthalpyTrainConfig, cross_validate, train
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Dataset:
 
 
 def load_dataset(path: str, formula_column: str = "formula", target_column: str = "target") -> Dataset:
-    """Read and featurise a training table (see :func:`xtalnn.composition.data.read_table`)."""
+    """Read and featurise a training table (see :func:`xtalnn.enthalpy.data.read_table`)."""
     table = read_table(path, formula_column, target_column)
     elements = default_elements()
     x = fraction_matrix(parse_formulas(table.formulas), elements)
@@ -91,7 +91,7 @@ def train_and_save(
     """
     if threads:
         torch.set_num_threads(threads)
-    config = TrainConfig.for_arch(arch, **overrides)
+    config = EnthalpyTrainConfig.for_arch(arch, **overrides)
     data = load_dataset(data_path, formula_column, target_column)
     features = element_property_table(data.elements)
     summary: dict = {"arch": arch, "config": config.to_dict(), "n": len(data.y)}
@@ -119,7 +119,7 @@ def train_and_save(
     }
     if "cv" in summary:
         metadata["cv"] = summary["cv"]["overall"]
-    save_model(model, output, metadata)
+    save_enthalpy_model(model, output, metadata)
     summary["output"] = output
     return summary
 

@@ -18,7 +18,7 @@ from .models import AttentionNet, Ensemble, SeedNet
 
 
 @dataclass
-class TrainConfig:
+class EnthalpyTrainConfig:
     """Hyper-parameters of one training run.
 
     ``optimizer`` is ``"rmsprop"`` (the seed) or ``"adamw"``; ``schedule`` is ``"constant"`` or
@@ -40,7 +40,7 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
 
     @classmethod
-    def for_arch(cls, arch: str, **overrides) -> "TrainConfig":
+    def for_arch(cls, arch: str, **overrides) -> "EnthalpyTrainConfig":
         """Defaults for ``arch`` ("seed" or "default") with keyword overrides."""
         if arch == "seed":
             base = cls(arch="seed", max_epochs=400, patience=25, batch_size=128, lr=1e-3,
@@ -58,7 +58,7 @@ class TrainConfig:
         return asdict(self)
 
 
-def build_model(config: TrainConfig, n_elements: int, element_features: np.ndarray | None) -> nn.Module:
+def build_network(config: EnthalpyTrainConfig, n_elements: int, element_features: np.ndarray | None) -> nn.Module:
     """An untrained network of ``config.arch``."""
     if config.arch == "seed":
         return SeedNet(n_elements, **config.model_kwargs)
@@ -111,7 +111,7 @@ def predict_array(model: nn.Module, x: Tensor, batch_size: int = 8192) -> np.nda
     return torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
 
 
-def _lr_factor(epoch_progress: float, config: TrainConfig) -> float:
+def _lr_factor(epoch_progress: float, config: EnthalpyTrainConfig) -> float:
     if config.schedule == "constant":
         return 1.0
     if epoch_progress < 1.0:
@@ -121,7 +121,7 @@ def _lr_factor(epoch_progress: float, config: TrainConfig) -> float:
 
 
 def train_single(
-    config: TrainConfig,
+    config: EnthalpyTrainConfig,
     x: np.ndarray,
     y: np.ndarray,
     element_features: np.ndarray | None,
@@ -138,7 +138,7 @@ def train_single(
     tr, va = train_val_split(len(y), config.val_fraction, seed)
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.float32)
-    model = build_model(config, x.shape[1], element_features)
+    model = build_network(config, x.shape[1], element_features)
     mean, std = float(np.mean(y[tr])), float(np.std(y[tr])) or 1.0
     model.scale.mean.fill_(mean)
     model.scale.std.fill_(std)
@@ -189,7 +189,7 @@ def train_single(
 
 
 def train(
-    config: TrainConfig,
+    config: EnthalpyTrainConfig,
     x: np.ndarray,
     y: np.ndarray,
     element_features: np.ndarray | None,
@@ -221,7 +221,7 @@ class CrossValidation:
 
 
 def cross_validate(
-    config: TrainConfig,
+    config: EnthalpyTrainConfig,
     x: np.ndarray,
     y: np.ndarray,
     element_features: np.ndarray | None,

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 import torch
 from torch import nn
+
+from xtalnn.io.atomic import atomic_write
 
 from .data import CompositionDataError, parse_formula
 
@@ -31,7 +32,7 @@ FORMAT = "xtalnn-composition"
 FORMAT_VERSION = 1
 
 
-def save_model(module: nn.Module, path: str | os.PathLike, metadata: dict) -> None:
+def save_enthalpy_model(module: nn.Module, path: str | os.PathLike, metadata: dict) -> None:
     """Script ``module`` and write it with ``metadata`` to ``path`` atomically.
 
     The archive is written to a temporary file in the same directory and renamed, so an interrupted
@@ -43,16 +44,7 @@ def save_model(module: nn.Module, path: str | os.PathLike, metadata: dict) -> No
         if key not in meta:
             raise ValueError(f"model metadata needs {key!r}")
     scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module.eval())
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=directory)
-    os.close(fd)
-    try:
-        torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(meta)}))
 
 
 class CompositionModel:
@@ -72,7 +64,7 @@ class CompositionModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CompositionModel":
-        """Load a model file written by :func:`save_model` (or ``xtalnn composition train``)."""
+        """Load a model file written by :func:`save_enthalpy_model` (or ``xtalnn composition train``)."""
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such model file: {path}")
         extra = {METADATA_FILE: ""}
@@ -90,7 +82,7 @@ class CompositionModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write this model to ``path`` (TorchScript + metadata, atomic)."""
-        save_model(self.module, path, self.metadata)
+        save_enthalpy_model(self.module, path, self.metadata)
 
     def fractions(self, formulas: Sequence[str], first_row: int = 1) -> np.ndarray:
         """Element-fraction matrix ``[N, n_elements]`` for ``formulas``.

@@ -115,7 +115,7 @@ class AttentionNet(nn.Module):
     """Roost-style attention over element tokens (the default architecture).
 
     ``element_features`` is the standardised ``[n_elements, P]`` property table
-    (:func:`xtalnn.composition.features.element_property_table`); it is stored in the model.
+    (:func:`xtalnn.enthalpy.features.element_property_table`); it is stored in the model.
     """
 
     def __init__(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 
 from . import ARCHITECTURES
@@ -92,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .data import read_table
-    from .export import CompositionModel
+    from .modelfile import CompositionModel
 
     if bool(args.data) == bool(args.formulas):
         raise ValueError("give either formulas as arguments or --data CSV (not both)")
@@ -108,7 +107,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _rank(args: argparse.Namespace) -> int:
-    from .export import CompositionModel
+    from .modelfile import CompositionModel
     from .rank import rank_compositions
 
     model = CompositionModel.load(args.model)

@@ -1,0 +1,207 @@
+"""The genetic algorithm's settings, in one place: :class:`GASettings` is what :func:`xtalnn.search.search`
+takes, what ``xtalnn search`` builds its options from (:func:`add_arguments`, :func:`from_arguments`)
+and what a campaign's ``[ga]`` table extends. Defaults are the seed paper's. Energies eV/atom,
+lengths Å, forces eV/Å.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+
+from xtalnn.search.systems import CRYSTAL_SYSTEMS
+
+
+def _setting(default, help: str, flag: str | None = None, **kwargs):
+    """A field with its command-line help (``flag``: the option name if not derived from the field)."""
+    metadata = {"help": help, "flag": flag}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+@dataclass
+class GASettings:
+    """All settings of a GA search (one population per crystal system and seed)."""
+
+    systems: list = _setting(list(CRYSTAL_SYSTEMS), "crystal systems to search (default: all seven)")
+    population: int = _setting(64, "structures kept per population")
+    children: int = _setting(16, "children per generation")
+    select_fraction: float = _setting(1 / 3, "share of the population that breeds (best first)")
+    mutation_probability: float = _setting(0.05, "probability that a child is also mutated")
+    symmetric_start: float = _setting(
+        0.5, "share of the first generation taken from the highest-symmetry Wyckoff prototypes, highest "
+        "first, alternating with random draws (0: all random, as the seed paper)")
+    generations: int = _setting(30, "generations after the first one")
+    seeds_per_system: int = _setting(2, "independent runs per crystal system", flag="--seeds")
+    seed: int = _setting(0, "first random seed (runs use seed, seed + 1, …)")
+    top_k: int = _setting(16, "distinct structures reported per system")
+    relax: bool = _setting(True, "relax every candidate (off: single points only)")
+    relax_steps: int = _setting(60, "optimiser steps per relaxation")
+    fmax: float = _setting(0.05, "relaxation force threshold (eV/Å)")
+    optimizer: str = _setting("BFGS", "ASE optimiser of the relaxations (BFGS, FIRE, LBFGS, BFGSLineSearch)")
+    keep_symmetry: bool = _setting(False, "relax with ASE's FixSymmetry (keeps each candidate's space group)")
+    volume_per_atom: float | None = _setting(None, "Å³/atom of the starting structures (default: an estimate "
+                                                   "from covalent radii)")
+    min_distances: dict = _setting({}, "minimum distance per element pair {'A-B': Å} (default "
+                                       "0.7 × (r_cov,A + r_cov,B))", flag="--min-distance")
+    energy_tol: float = _setting(0.005, "energies per atom closer than this (eV/atom) may be duplicates")
+
+    IGNORED_ON_RESUME = ("generations", "top_k", "systems")
+    """Settings a resumed search may change (it runs longer, reports more, or searches a subset)."""
+
+    def __post_init__(self):
+        self.systems = list(self.systems)
+        self.min_distances = {"-".join(sorted(_pair(k))): float(v) for k, v in dict(self.min_distances).items()}
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting that cannot work."""
+        _check_types(self)
+        bad = [s for s in self.systems if s not in CRYSTAL_SYSTEMS]
+        if bad or not self.systems:
+            raise ValueError(f"systems: unknown crystal system(s) {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
+        for name, low in (("population", 2), ("children", 1), ("seeds_per_system", 1), ("top_k", 1),
+                          ("generations", 0), ("relax_steps", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        for name in ("select_fraction", "mutation_probability", "symmetric_start"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if not self.fmax > 0 or not self.energy_tol >= 0:
+            raise ValueError(f"fmax must be > 0 eV/Å and energy_tol >= 0 eV/atom, got {self.fmax}, {self.energy_tol}")
+        if self.volume_per_atom is not None and not self.volume_per_atom > 0:
+            raise ValueError(f"volume_per_atom must be > 0 Å³/atom, got {self.volume_per_atom}")
+
+    def run_seeds(self) -> list[int]:
+        return [self.seed + k for k in range(self.seeds_per_system)]
+
+    def identity(self) -> dict:
+        """The settings a resumed search must share with the stored one."""
+        d = dataclasses.asdict(self)
+        for key in self.IGNORED_ON_RESUME:
+            d.pop(key)
+        return d
+
+    @classmethod
+    def of(cls, settings: GASettings) -> GASettings:
+        """The GA settings part of ``settings`` (e.g. a campaign's ``[ga]`` table, a subclass)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "GA settings"):
+        """Settings from a mapping (a TOML table); unknown keys and wrong types are ValueErrors naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+
+def _pair(key) -> tuple[str, str]:
+    a, _, b = key.partition("-") if isinstance(key, str) else (key[0], "-", key[1])
+    if not a or not b:
+        raise ValueError(f"min_distances: {key!r} is not an element pair 'A-B'")
+    return a, b
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list, tuple),
+          "dict": (dict,), "float | None": (int, float, type(None))}
+
+
+def _check_types(settings) -> None:
+    """ValueError for a setting of the wrong type (a TOML string where a number belongs, …)."""
+    for f in dataclasses.fields(settings):
+        value, allowed = getattr(settings, f.name), _TYPES.get(str(f.type))
+        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            raise ValueError(f"{f.name} must be {f.type}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------- command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`GASettings` field (``--population 64``, ``--no-relax``, ``--keep-symmetry``,
+    ``--systems cubic,hexagonal``, ``--min-distance Si-Si=2.0`` …), help and defaults from the fields."""
+    group = parser.add_argument_group("GA settings")
+    defaults = GASettings()
+    for f in dataclasses.fields(GASettings):
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        helptext = f.metadata["help"]
+        if f.type == "bool":
+            if default:
+                group.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
+                                   help=f"turn off: {helptext}")
+            else:
+                group.add_argument(flag, dest=f.name, action="store_true", help=helptext)
+        elif f.name == "systems":
+            group.add_argument(flag, dest=f.name, default="all", help=f"comma-separated subset of "
+                               f"{','.join(CRYSTAL_SYSTEMS)} (default: all)")
+        elif f.name == "min_distances":
+            group.add_argument(flag, dest=f.name, action="append", default=[], metavar="A-B=D",
+                               help="minimum distance in Å for a pair, e.g. Si-Si=2.0 (repeatable; default "
+                               "0.7 × (r_cov,A + r_cov,B))")
+        else:
+            kind = float if f.type in ("float", "float | None") else int if f.type == "int" else str
+            shown = "" if default is None else f" (default: {_shown(default)})"
+            group.add_argument(flag, dest=f.name, type=kind, default=default, help=helptext + shown)
+
+
+def _shown(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def from_arguments(args: argparse.Namespace) -> GASettings:
+    """The :class:`GASettings` of parsed options (see :func:`add_arguments`)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GASettings)}
+    if values["systems"] == "all":
+        values["systems"] = list(CRYSTAL_SYSTEMS)
+    else:
+        values["systems"] = [s.strip() for s in values["systems"].split(",") if s.strip()]
+    pairs = {}
+    for item in values["min_distances"]:
+        pair, _, value = item.partition("=")
+        try:
+            pairs[pair] = float(value)
+        except ValueError:
+            raise ValueError(f"--min-distance {item!r}: expected A-B=distance in Å") from None
+    values["min_distances"] = pairs
+    settings = GASettings(**values)
+    settings.check()
+    return settings
+
+
+# ---------------------------------------------------------------------------- run folders
+def bind_identity(path: str, identity: dict, what: str, extra: dict | None = None) -> dict:
+    """Tie a run folder to its settings: the first run writes ``{"identity": identity, **extra}`` to
+    ``path`` (atomically); a later run with other settings is refused with a ValueError naming the
+    settings that differ. Returns what is stored."""
+    from xtalnn.io.atomic import write_json
+
+    identity = json.loads(json.dumps(identity))  # as JSON stores it (tuples → lists, keys → str)
+    if not os.path.exists(path):
+        record = {"identity": identity, **(extra or {})}
+        write_json(path, record)
+        return record
+    with open(path) as fh:
+        record = json.load(fh)
+    stored = record.get("identity", {})
+    if stored != identity:
+        differ = sorted(k for k in _flat(stored).keys() | _flat(identity).keys()
+                        if _flat(stored).get(k) != _flat(identity).get(k))
+        raise ValueError(f"{os.path.dirname(path) or '.'} holds a different {what} (settings differ: "
+                         f"{', '.join(differ)}); use another output folder")
+    return record
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
