@@ -257,14 +257,40 @@ def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
     data = [str(out / "models" / "cycle-002" / "train.extxyz")]
     previous = out / "models" / "cycle-001" / "model.ckpt"
     prev = torch.load(previous, weights_only=False)
-    prepared = T.prepare(config, data)
-    new = T.warm_start_model(prepared, previous)  # what run_training passes to train(init_from=…)
+    with pytest.raises(ValueError, match="reference energies"):  # targets relative to other reference energies
+        T.warm_start_model(T.prepare(config, data), previous)
+    prepared = T.prepare(config, data, reference_energies=prev["model_args"]["reference_energies"])
+    new = T.warm_start_model(prepared, previous)  # what train(init_from=…) does
     old = Potential(**prev["model_args"])
     old.load_state_dict(prev["best_state"])
     e_old = evaluate(old, prepared.graphs, forces=False).energy_pred
     e_new = evaluate(new, prepared.graphs, forces=False).energy_pred
     assert np.allclose(e_old, e_new, atol=1e-9)  # the same function as the previous model
-    assert not np.allclose(prev["model_args"]["reference_energies"], prepared.reference_energies)
+
+
+def test_warm_started_model_file_predicts_its_training_energies(reference):
+    """The exported model of a warm-started cycle reproduces the oracle's absolute energies of its training
+    set (it once carried the previous model's reference energies on targets made with new ones: ~1 eV/atom
+    off everywhere, invisible to metrics computed with the same offset on both sides)."""
+    import warnings
+
+    import ase.io
+
+    from xtalnn.potential.calculator import XtalnnCalculator
+
+    folder = reference["out"] / "models" / "cycle-002"
+    assert json.loads((folder / "done.json").read_text())["warm_start"]
+    calc = XtalnnCalculator(folder / "model.pt", warn=False)
+    errors = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for atoms in ase.io.read(folder / "train.extxyz", ":"):
+            true = atoms.get_potential_energy() / len(atoms)
+            atoms.calc = calc
+            errors.append(atoms.get_potential_energy() / len(atoms) - true)
+    rmse = float(np.sqrt(np.mean(np.square(errors))))
+    val_rmse = json.loads((folder / "done.json").read_text())["val_rmse"]
+    assert abs(np.mean(errors)) < 0.5 * rmse + 0.02 and rmse < 3 * val_rmse + 0.05, (np.mean(errors), rmse, val_rmse)
 
 
 def test_dask_localcluster_equals_local_executor(reference, tmp_path):

@@ -82,8 +82,9 @@ class Prepared:
     sources: list
 
 
-def prepare(config: TrainConfig, data_paths, split=None) -> Prepared:
-    """Read and check the structures, split them, fit reference energies, build all graphs."""
+def prepare(config: TrainConfig, data_paths, split=None, reference_energies=None) -> Prepared:
+    """Read and check the structures, split them, fit reference energies (or take ``reference_energies``,
+    eV per element: those of a model the run starts from), build all graphs (targets E − Σ e_ref)."""
     config.validate()
     structures = D.read_training_structures(data_paths, config.elements, config.limit)
     if split is None:
@@ -93,7 +94,8 @@ def prepare(config: TrainConfig, data_paths, split=None) -> Prepared:
         train_idx, val_idx, test_idx = D.split_indices(len(structures), config.split, config.seed, groups)
         split = {"train": train_idx.tolist(), "val": val_idx.tolist(), "test": test_idx.tolist()}
     train_structures = [structures[i] for i in split["train"]]
-    reference = D.fit_reference_energies(train_structures, config.elements)
+    reference = D.fit_reference_energies(train_structures, config.elements) if reference_energies is None \
+        else np.asarray(reference_energies, dtype=np.float64)
     descriptor, settings = make_descriptor(config)
     graphs = [D.build_graph(a, config.elements, descriptor.cutoff, reference, name=D.source_of(a, f"#{k}"))
               for k, a in enumerate(structures)]
@@ -114,22 +116,31 @@ def build_model(prepared: Prepared) -> Potential:
                      descriptor_min=lo, descriptor_max=hi)
 
 
-def warm_start_model(prepared: Prepared, previous) -> Potential:
-    """The model in ``previous`` (a model file or a training checkpoint) as the start of a new run:
-    its weights, scaling and reference energies unchanged (it predicts what it predicted before),
-    its descriptor range widened to cover the new training split. Elements, descriptor and network
-    shape must match ``prepared.config``; a mismatch is a ValueError naming it."""
+def previous_model(previous) -> tuple[list, dict]:
+    """``(elements, state dict)`` of a model file or of a checkpoint's best state."""
     previous = Path(previous)
     if not previous.is_file():
         raise FileNotFoundError(f"{previous}: no model file or checkpoint to start from")
     if previous.suffix == ".ckpt":
         ckpt = load_checkpoint(previous)
-        elements, state = list(ckpt["model_args"]["elements"]), ckpt["best_state"]
-    else:
-        from xtalnn.potential.modelfile import load_model
+        return list(ckpt["model_args"]["elements"]), ckpt["best_state"]
+    from xtalnn.potential.modelfile import load_model
 
-        module, _ = load_model(previous)
-        elements, state = list(module.elements), module.state_dict()
+    module, _ = load_model(previous)
+    return list(module.elements), module.state_dict()
+
+
+def warm_start_model(prepared: Prepared, previous) -> Potential:
+    """The model in ``previous`` (a model file or a training checkpoint) as the start of a new run:
+    its weights, scaling and reference energies unchanged (it predicts what it predicted before),
+    its descriptor range widened to cover the new training split. ``prepared`` must be made with the
+    previous model's reference energies (:func:`prepare`), so the targets the network learns are
+    relative to the reference energies the exported model adds back. Elements, descriptor and network
+    shape must match ``prepared.config``; a mismatch is a ValueError naming it."""
+    elements, state = previous_model(previous)
+    if not np.allclose(state["reference_energies"].numpy(), prepared.reference_energies):
+        raise ValueError(f"{previous}: prepare() the data with this model's reference energies "
+                         "(the training targets are relative to them)")
     fresh = build_model(prepared)
     if elements != list(fresh.elements):
         raise ValueError(f"{previous}: elements {elements} differ from this run's {list(fresh.elements)}")
@@ -391,7 +402,13 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         torch.set_num_threads(int(config.threads))
     say = log or (lambda msg: None)
 
-    prepared = prepare(config, data_paths, split=checkpoint["split"] if checkpoint else None)
+    reference = None  # the targets are relative to the reference energies of the model the run starts from
+    if checkpoint:
+        reference = checkpoint["model_args"]["reference_energies"]
+    elif init_from is not None:
+        reference = previous_model(init_from)[1]["reference_energies"]
+    prepared = prepare(config, data_paths, split=checkpoint["split"] if checkpoint else None,
+                       reference_energies=reference)
     if checkpoint and checkpoint["fingerprint"] != prepared.fingerprint:
         raise ValueError(f"{paths['checkpoint']}: the training data differ from the run being resumed")
     n = {name: len(prepared.split[name]) for name in ("train", "val", "test")}
