@@ -242,6 +242,20 @@ def test_campaign_runs_cycles_and_reports(reference):
             assert all(r.origin == "final_relax" for r in frames) and len(frames) == e["relax_steps"] + 1
             assert np.allclose(frames[-1].toatoms().cell.cellpar(), e["cellpar"])
     assert "steps from" in md
+    # the final model measured on the final candidates it ranked lowest and on the oracle-relaxed ground state
+    quality = json.loads((out / "final" / "quality.json").read_text())
+    assert quality["top_n"] == len(final) and math.isfinite(quality["top_rmse"])
+    best = min(ok, key=lambda e: e["oracle_energy"])
+    assert quality["ground_state_error"] == pytest.approx(quality["ground_state_model_energy"] - best["oracle_energy"])
+    assert quality["ground_state_model_rank"] is None or 1 <= quality["ground_state_model_rank"] <= len(final)
+    assert "## The final model where the search needs it" in md
+    # training structures carry loss weights that favour low energies (1 at the lowest labelled energy)
+    from ase.io import read
+
+    train = read(out / "models" / "cycle-002" / "train.extxyz", ":")
+    energies = np.array([a.get_potential_energy() / len(a) for a in train])
+    weights = np.array([a.info["weight"] for a in train])
+    assert weights[np.argmin(energies)] == pytest.approx(1.0) and np.all(np.diff(weights[np.argsort(energies)]) <= 1e-12)
 
 
 def test_warm_start_reproduces_the_previous_model(reference, tmp_path):
@@ -465,3 +479,20 @@ def test_oxide_fast_examples_run_and_rank_the_known_ground_state(tmp_path, examp
     assert best["spacegroup"] == known["spacegroup"] and abs(best["oracle_energy"] - known["energy"]) < 0.005, best
     assert "relax_steps" in best  # ranked by the oracle's own relaxation
     assert list((out / "final").glob(f"*/*-sg{known['spacegroup']}.cif"))
+
+
+def test_candidate_error_uses_the_lowest_predicted_structures(tmp_path):
+    """The convergence measure: RMSE of the proposing model's energies against the oracle on the
+    structures it ranked lowest (rows of a real ase.db)."""
+    from ase.build import bulk
+
+    from xtalnn.campaign.quality import candidate_error
+
+    with ase.db.connect(str(tmp_path / "c.db")) as db:
+        for k, (model, oracle) in enumerate([(-4.0, -4.02), (-3.9, -3.88), (-3.0, -2.0), (-5.0, -4.0)]):
+            db.write(bulk("Si"), uid=f"u{k}", model_energy=model, oracle_energy=oracle)
+        rows = list(db.select())
+    err = candidate_error(rows, 2)  # the two lowest model energies: -5.0 (error 1.0) and -4.0 (0.02)
+    assert err["n"] == 2 and err["rmse"] == pytest.approx(np.sqrt((1.0**2 + 0.02**2) / 2))
+    assert err["max_error"] == pytest.approx(1.0)
+    assert candidate_error(rows, 10)["n"] == 4 and math.isnan(candidate_error([], 3)["rmse"])

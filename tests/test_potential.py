@@ -196,6 +196,32 @@ def test_cached_descriptor_derivatives_give_the_same_loss_and_gradients(small):
     assert loss_cached.item() == pytest.approx(loss_op.item(), rel=1e-12)
     for a, b in zip(grads_op, grads_cached):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    # per-structure weights: the cached path and the op path agree, and equal the weighted RMSEs by hand
+    for g, w in zip(graphs, (0.5, 2.0, 0.0, 1.5)):
+        g.weight = w
+    weighted = graphs_loss(model, graphs, 0.2)
+    for g in graphs:
+        g.G = g.J = None
+    direct = graphs_loss(model, graphs, 0.2)
+    assert weighted[0].item() == pytest.approx(direct[0].item(), rel=1e-12)
+    batch = D.collate(graphs)
+    energy, forces = predict(model, batch, forces=True)
+    w = torch.tensor([0.5, 2.0, 0.0, 1.5], dtype=torch.float64)
+    e_rmse = torch.sqrt((w * ((energy - batch.energy) / batch.n_atoms) ** 2).sum() / w.sum())
+    w_atom = w[batch.structure][:, None]
+    f_rmse = torch.sqrt((w_atom * (forces - batch.forces) ** 2).sum() / (3 * w_atom.sum()))
+    assert direct[0].item() == pytest.approx((e_rmse + 0.2 * f_rmse).item(), rel=1e-9)
+    assert batch_loss(model, batch, 0.2)[0].item() == pytest.approx(direct[0].item(), rel=1e-9)
+
+
+def test_structure_weights_are_read_and_checked(small):
+    atoms = small[0].copy()
+    atoms.calc = small[0].calc
+    atoms.info["weight"] = 0.25
+    assert D.build_graph(atoms, ["Ti", "O"], 4.0).weight == 0.25
+    atoms.info["weight"] = -1
+    with pytest.raises(D.DataError, match="weight"):
+        D.check_structure(atoms, ["Ti", "O"], "w.xyz")
 
 
 def test_warm_start_predicts_like_the_previous_model_and_checks_its_shape(trained, small_xyz, tmp_path):

@@ -18,6 +18,10 @@ A *spec* is a string that names an ASE calculator:
     SCF can converge to unphysical states for random Ti–O cells: energies hundreds of eV/atom low.)
 ``gpaw``
     GPAW plane-wave PBE (300 eV, k-point density 3.5 Å); needs GPAW installed.
+``chgnet``, ``sevennet``
+    universal machine-learned potentials (CHGNet 0.3.0 weights, SevenNet-0), PBE-like for the whole
+    periodic table, weights inside their wheels (``pip install 'xtalnn[universal]'``); ~5–13 ms per
+    atom and call on one thread (:mod:`.universal`).
 ``empirical``
     :class:`xtalnn.calculators.empirical.EmpiricalPairPotential` (no training, no external code).
 ``path/to/model.pt``
@@ -30,7 +34,7 @@ picklable recipe to send to worker processes (each process builds its own calcul
 and friends cannot be pickled). :func:`register` adds a name to the registry.
 
 The built-in factories live beside this module: :mod:`.lammps` (LAMMPS classical potentials),
-:mod:`.external` (tblite, GPAW), :mod:`.empirical`.
+:mod:`.external` (tblite, GPAW), :mod:`.universal` (CHGNet, SevenNet), :mod:`.empirical`.
 """
 
 from __future__ import annotations
@@ -57,12 +61,12 @@ def names() -> list[str]:
 
 
 def _builtin() -> None:
-    from xtalnn.calculators import external, lammps
+    from xtalnn.calculators import external, lammps, universal
     from xtalnn.calculators.empirical import EmpiricalPairPotential
 
     for name, factory in (("sw-si", lammps.sw_si), ("ma-tio2", lammps.ma_tio2), ("pedone", lammps.pedone),
-                          ("tblite", external.tblite), ("gpaw", external.gpaw),
-                          ("empirical", EmpiricalPairPotential)):
+                          ("tblite", external.tblite), ("gpaw", external.gpaw), ("chgnet", universal.chgnet),
+                          ("sevennet", universal.sevennet), ("empirical", EmpiricalPairPotential)):
         register(name, factory)
 
 

@@ -28,11 +28,16 @@
     [training]                     # xtalnn.potential.train.TrainConfig keys (elements are automatic)
     min_loss = 0.01                # eV/atom: labelled structures predicted within this are not added
     energy_window = 5.0            # eV/atom: structures higher above the lowest labelled one are not trained on
+    low_energy_scale = 0.25        # eV/atom: loss weight 1 / (1 + ΔE / scale)² of a structure ΔE above the
+                                   #   lowest labelled one (0: all weights 1, as the seed paper)
     warm_start = true              # start each model from the previous model's weights
 
     [convergence]
     min_structures = 2240          # 112 x 20
     max_val_rmse = 0.08            # eV/atom (validation split)
+    criterion = "candidates"       # also: the newest cycle's lowest predicted structures were predicted
+    max_candidate_rmse = 0.03      #   within this RMSE (eV/atom) by the model that proposed them;
+    candidates = 10                #   "validation": the seed paper's rule (size and validation RMSE only)
 
     [database]
     url = "campaign.db"            # SQLite file (relative to the campaign folder) or postgresql://user@host:port/db
@@ -99,10 +104,17 @@ class OracleConfig:
 
 @dataclass
 class ConvergenceConfig:
-    """Converged when the training set holds ≥ ``min_structures`` and validation RMSE ≤ ``max_val_rmse`` (eV/atom)."""
+    """Converged when the training set holds ≥ ``min_structures``, the validation RMSE is ≤ ``max_val_rmse``
+    and (``criterion = "candidates"``) the model that proposed the newest labelled cycle predicted its
+    ``candidates`` lowest structures within ``max_candidate_rmse`` (RMSE against the oracle, eV/atom;
+    :func:`xtalnn.campaign.quality.candidate_error`). ``criterion = "validation"`` is the seed paper's
+    rule (training-set size and validation RMSE only)."""
 
     min_structures: int = 112 * 20
     max_val_rmse: float = 0.08
+    criterion: str = "candidates"
+    max_candidate_rmse: float = 0.03
+    candidates: int = 10
 
 
 @dataclass
@@ -134,6 +146,7 @@ class CampaignConfig:
     overlap: bool = True
     min_loss: float = 0.01  # eV/atom
     energy_window: float = 5.0  # eV/atom above the lowest labelled energy; 0 = no window
+    low_energy_scale: float = 0.25  # eV/atom; 0 = uniform loss weights
     warm_start: bool = True
     ga: GAConfig = field(default_factory=GAConfig)
     oracle: OracleConfig = field(default_factory=OracleConfig)
@@ -188,7 +201,7 @@ def from_dict(values: dict, source: str = "") -> CampaignConfig:
         comp = ""
     top["composition"] = str(comp)
     training = dict(values.pop("training", {}) or {})
-    for key in ("min_loss", "warm_start", "energy_window"):
+    for key in ("min_loss", "warm_start", "energy_window", "low_energy_scale"):
         if key in training:
             top[key] = training.pop(key)
     if "elements" in training:
@@ -258,6 +271,8 @@ def check(cfg: CampaignConfig) -> None:
         raise ConfigError(f"max_cycles must be >= 1, got {cfg.max_cycles}")
     if not cfg.energy_window >= 0:
         raise ConfigError(f"[training] energy_window must be >= 0 eV/atom (0 = off), got {cfg.energy_window}")
+    if not cfg.low_energy_scale >= 0:
+        raise ConfigError(f"[training] low_energy_scale must be >= 0 eV/atom (0 = off), got {cfg.low_energy_scale}")
     if not cfg.min_loss >= 0:
         raise ConfigError(f"[training] min_loss must be >= 0 eV/atom, got {cfg.min_loss}")
     if not isinstance(cfg.oracle.calculator, str) or not cfg.oracle.calculator:
@@ -267,8 +282,12 @@ def check(cfg: CampaignConfig) -> None:
             raise ConfigError(f"[oracle] {key} must be >= 0, got {getattr(cfg.oracle, key)}")
     if not cfg.oracle.fmax > 0:
         raise ConfigError(f"[oracle] fmax must be > 0 eV/Å, got {cfg.oracle.fmax}")
-    if cfg.convergence.min_structures < 1 or not cfg.convergence.max_val_rmse > 0:
-        raise ConfigError("[convergence] min_structures >= 1 and max_val_rmse > 0 (eV/atom)")
+    v = cfg.convergence
+    if v.min_structures < 1 or not v.max_val_rmse > 0 or not v.max_candidate_rmse > 0 or v.candidates < 1:
+        raise ConfigError("[convergence] min_structures >= 1, candidates >= 1, max_val_rmse > 0 and "
+                          "max_candidate_rmse > 0 (eV/atom)")
+    if v.criterion not in ("candidates", "validation"):
+        raise ConfigError(f"[convergence] criterion must be 'candidates' or 'validation', got {v.criterion!r}")
     if cfg.executor.kind not in ("local", "dask"):
         raise ConfigError(f"[executor] kind must be 'local' or 'dask', got {cfg.executor.kind!r}")
     try:

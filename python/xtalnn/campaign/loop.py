@@ -14,8 +14,9 @@ With ``overlap = true`` (default) the training of model c runs while the GA and 
 c + 1 go on; that GA uses the newest model finished when it starts (model c − 1). Which model a GA
 uses is fixed by the cycle number, never by timing, so a campaign is reproducible on any executor.
 
-Convergence (checked when a model finishes): training set ≥ ``min_structures`` and validation RMSE
-≤ ``max_val_rmse``. Then no more labelling: the long GA (``final_seeds`` runs per system,
+Convergence (checked when a model finishes): training set ≥ ``min_structures``, validation RMSE
+≤ ``max_val_rmse`` and, by default, the newest labelled cycle's lowest predicted structures predicted
+within ``max_candidate_rmse`` by the model that proposed them (:mod:`xtalnn.campaign.quality`). Then no more labelling: the long GA (``final_seeds`` runs per system,
 ``final_generations`` generations) with the converged model, its best ``final_relabel`` distinct
 structures per system relabelled by the oracle, ranked by the oracle's energy. With
 ``[oracle] final_relax_steps > 0`` the ``final_relax_best`` lowest of those (distinct, all systems) are
@@ -39,6 +40,7 @@ from xtalnn.campaign import training as T
 from xtalnn.campaign.config import CampaignConfig
 from xtalnn.campaign.ga import GATask, run_ga
 from xtalnn.campaign.labelling import label
+from xtalnn.campaign.quality import candidate_error
 from xtalnn.campaign.storage import LabelStore
 from xtalnn.io.atomic import frames_once, write_frames, write_json
 from xtalnn.search.config import GASettings, bind_identity
@@ -238,18 +240,23 @@ class Campaign:
     # ------------------------------------------------------------------ training
     def training_frames(self, c: int) -> list:
         """Labelled structures of cycles ≤ c for training, sorted by uid and frame: status ok, not well
-        predicted, at most ``energy_window`` eV/atom above the lowest labelled energy."""
+        predicted, at most ``energy_window`` eV/atom above the lowest labelled energy, each with its loss
+        weight ``info["weight"]`` = 1 / (1 + ΔE / ``low_energy_scale``)² (ΔE above the lowest, eV/atom;
+        1 when the scale is 0)."""
         frames = []
         rows = [r for r in self.store.rows(status="ok") if r.get("origin") in ("ga", "relax") and r.cycle <= c]
-        if rows and self.cfg.energy_window > 0:
-            lowest = min(r.oracle_energy for r in rows)
+        lowest = min((r.oracle_energy for r in rows), default=0.0)
+        if self.cfg.energy_window > 0:
             rows = [r for r in rows if r.oracle_energy <= lowest + self.cfg.energy_window]
         wells = {r.uid for r in rows if r.frame == 0 and r.get("well_predicted", False)}
         rows = [r for r in rows if r.uid not in wells]
         rows.sort(key=lambda r: (r.uid, r.frame))
+        scale = self.cfg.low_energy_scale
         for r in rows:
             atoms = r.toatoms()
             atoms.info = {"uid": r.uid, "frame": int(r.frame)}
+            if scale > 0:
+                atoms.info["weight"] = 1.0 / (1.0 + (r.oracle_energy - lowest) / scale) ** 2
             frames.append(atoms)
         return frames
 
@@ -288,12 +295,20 @@ class Campaign:
         summary = self.cycle_summary(c, {})
         result.cycles.append(summary)
         self.log(self.progress_line(summary))
-        return c if self.converged(done) else None
+        return c if self.converged(done, summary["candidate_rmse"]) else None
 
-    def converged(self, done: dict) -> bool:
+    def newest_candidate_error(self) -> dict:
+        """:func:`~xtalnn.campaign.quality.candidate_error` of the newest labelled cycle's recommendations,
+        with the energies the model that proposed them predicted."""
+        rows = [r for r in self.store.rows(frame=0, status="ok", origin="ga") if r.get("model") != "empirical"]
+        newest = max((r.cycle for r in rows), default=None)
+        return candidate_error([r for r in rows if r.cycle == newest], self.cfg.convergence.candidates)
+
+    def converged(self, done: dict, candidate_rmse: float) -> bool:
         v = self.cfg.convergence
-        return (not done.get("skipped") and done["n_structures"] >= v.min_structures
-                and done["val_rmse"] <= v.max_val_rmse)
+        if done.get("skipped") or done["n_structures"] < v.min_structures or not done["val_rmse"] <= v.max_val_rmse:
+            return False
+        return v.criterion == "validation" or candidate_rmse <= v.max_candidate_rmse
 
     # ------------------------------------------------------------------ progress
     def cycle_summary(self, c: int, counts: dict) -> dict:
@@ -309,11 +324,7 @@ class Campaign:
         for s, (e, rid) in best.items():
             best_sg[s] = {"energy": e, "spacegroup": space_group(self.store.db.get(id=rid).toatoms())[0]}
         done = self.models.get(c, {})
-        ga = {}
-        ga_path = os.path.join(self.cycle_dir(c), "ga.json")
-        if os.path.exists(ga_path):
-            with open(ga_path) as fh:
-                ga = json.load(fh)
+        ga = _load_json(os.path.join(self.cycle_dir(c), "ga.json"))
         n_labelled = sum(1 for r in self.store.rows(frame=0) if r.cycle == c and r.get("origin") == "ga")
         n_failed = sum(1 for r in self.store.rows(frame=0, status="failed") if r.cycle == c)
         n_well = sum(1 for r in self.store.rows(frame=0, status="ok") if r.cycle == c
@@ -322,12 +333,14 @@ class Campaign:
                    "duplicates": ga.get("duplicates", 0), "well_predicted": n_well,
                    "training_set": done.get("n_structures", 0), "val_rmse": done.get("val_rmse", float("nan")),
                    "skipped": done.get("skipped", ""), "best": best_sg,
+                   "candidate_rmse": self.newest_candidate_error()["rmse"],
                    "oracle_calls_total": self.store.count(frame=0)}
         write_json(os.path.join(self.cycle_dir(c), "summary.json"), summary)
         return summary
 
     def progress_line(self, s: dict) -> str:
         model = (f"val RMSE {s['val_rmse']:.4f} eV/atom" if not s["skipped"] else f"no model ({s['skipped']})")
+        model += f", newest candidates' RMSE {s['candidate_rmse']:.4f} eV/atom"
         best = ", ".join(f"{k} {v['energy']:.4f} (sg {v['spacegroup']})" for k, v in sorted(
             s["best"].items(), key=lambda kv: kv[1]["energy"]))
         return (f"cycle {s['cycle']:3d}: labelled {s['labelled']} (failed {s['failed']}, "
@@ -409,7 +422,8 @@ class Campaign:
         pending = None  # (cycle, future)
         converged = None
         for c in sorted(self.models):
-            if self.converged(self.models[c]):
+            summary = _load_json(os.path.join(self.cycle_dir(c), "summary.json"))
+            if self.converged(self.models[c], summary.get("candidate_rmse", float("nan"))):
                 converged = c
                 break
         c = 0
@@ -431,7 +445,8 @@ class Campaign:
         usable = [k for k, d in self.models.items() if not d.get("skipped")]
         if converged is not None:
             self.log(f"converged at cycle {converged}: training set {self.models[converged]['n_structures']}, "
-                     f"validation RMSE {self.models[converged]['val_rmse']:.4f} eV/atom")
+                     f"validation RMSE {self.models[converged]['val_rmse']:.4f} eV/atom, newest candidates' "
+                     f"RMSE {self.newest_candidate_error()['rmse']:.4f} eV/atom")
             final_cycle = converged
         elif usable:
             final_cycle = max(usable)
@@ -462,6 +477,13 @@ class Campaign:
         self.log("final ranking (oracle eV/atom): " + ", ".join(f"{s} {e:.4f} (sg {g})" for e, s, g in best))
         self.log(f"{result.oracle_calls} oracle calls; wall time this run {result.wall_seconds:.0f} s")
         return result
+
+
+def _load_json(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def run(cfg: CampaignConfig, out_dir: str, dask: str | None = None, workers: int | None = None, echo=print,

@@ -12,6 +12,7 @@ import json
 import math
 import os
 
+from xtalnn.campaign.quality import final_quality
 from xtalnn.io.atomic import write_text
 
 
@@ -109,16 +110,22 @@ def write_report(out_dir: str) -> dict:
         "## Cycles",
         "",
         "| cycle | GA fitness | labelled | failed | duplicates dropped | well predicted | training set | "
-        "val RMSE (eV/atom) | best oracle energy (eV/atom, system, sg) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "val RMSE (eV/atom) | newest candidates' RMSE (eV/atom) | best oracle energy (eV/atom, system, sg) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in cycles:
         best = min(s.get("best", {}).items(), key=lambda kv: kv[1]["energy"], default=None)
         best_txt = f"{best[1]['energy']:.4f} ({best[0]}, {best[1]['spacegroup']})" if best else "–"
         head.append(f"| {s['cycle']} | {s['fitness']} | {s['labelled']} | {s['failed']} | {s['duplicates']} | "
-                    f"{s['well_predicted']} | {s['training_set']} | {_num(s['val_rmse'])} | {best_txt} |")
+                    f"{s['well_predicted']} | {s['training_set']} | {_num(s['val_rmse'])} | "
+                    f"{_num(s.get('candidate_rmse'))} | {best_txt} |")
+    final_model = state.get("final_model")
+    model_path = os.path.join(out, "models", final_model, "model.pt") if final_model and final_model != "empirical" \
+        else None
+    quality = final_quality(store, model_path if model_path and os.path.exists(model_path) else None,
+                            overall[0] if overall else None)
     head += ["", "![validation RMSE](validation_rmse.png) ![best energy](best_energy.png)", "",
-             "## Final ranking per crystal system", "",
+             *_quality_lines(quality, final_model), "", "## Final ranking per crystal system", "",
              "Oracle energies of the long GA's best structures (relabelled), lowest first; \"relaxed\": "
              "the oracle's own relaxation (cell included) of the lowest ones, with the number of steps and "
              "the single-point energy before it.", ""]
@@ -144,7 +151,21 @@ def write_report(out_dir: str) -> dict:
     _write(paths["markdown"], md)
     _write(paths["html"], _html(md, meta["composition"]))
     _write(os.path.join(out, "final", "ranking.json"), json.dumps(rank, indent=1))
+    _write(os.path.join(out, "final", "quality.json"), json.dumps(quality, indent=1))
     return paths
+
+
+def _quality_lines(q: dict, model: str | None) -> list:
+    rank = q["ground_state_model_rank"]
+    return [
+        "## The final model where the search needs it", "",
+        f"- RMSE of {model or 'the final model'} against the oracle's single points on the {q['top_n']} final "
+        f"candidates it ranked lowest: {_num(q['top_rmse'])} eV/atom (largest error {_num(q['top_max_error'])})",
+        f"- on the oracle-relaxed ground state: model {_num(q['ground_state_model_energy'])} eV/atom, error "
+        f"{_num(q['ground_state_error'], '{:+.4f}')} eV/atom",
+        "- the ground state in the model's own ranking of the final candidates (before any oracle relaxation): "
+        + (f"position {rank}" if rank else "not among them"),
+    ]
 
 
 def _write(path: str, text: str) -> None:

@@ -74,6 +74,12 @@ def check_structure(atoms, elements, name: str, require_energy: bool = True) -> 
     energy = reference_energy(atoms)
     if energy is not None and not np.isfinite(energy):
         raise DataError(f"{name}: energy is not finite ({energy})")
+    try:
+        weight = structure_weight(atoms)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if not (np.isfinite(weight) and weight >= 0):
+        raise DataError(f"{name}: info['weight'] must be a finite number >= 0, got {atoms.info.get('weight')!r}")
 
 
 def reference_energy(atoms) -> float | None:
@@ -180,6 +186,7 @@ class Graph:
     energy: float              # E − Σ reference energies (eV); nan if unknown
     forces: torch.Tensor | None  # [N, 3] (eV/Å)
     name: str
+    weight: float = 1.0        # the structure's weight in the loss (``atoms.info["weight"]``)
     use_forces: bool = True    # whether the forces enter the training loss
     G: torch.Tensor | None = None  # cached descriptors [N, F] for energy-only loss terms
     J: torch.Tensor | None = None  # cached ∂G/∂x [N·3, N·F] (see train.cache_jacobians)
@@ -207,7 +214,13 @@ def build_graph(atoms, elements, cutoff: float, reference_energies=None, dtype=t
         energy -= float(np.sum(np.asarray(reference_energies)[species.numpy()]))
     forces = reference_forces(atoms)
     return Graph(species, edge_index, shifts.to(dtype) @ cell, positions, float(energy),
-                 None if forces is None else torch.tensor(forces, dtype=dtype), name or source_of(atoms, ""))
+                 None if forces is None else torch.tensor(forces, dtype=dtype), name or source_of(atoms, ""),
+                 structure_weight(atoms))
+
+
+def structure_weight(atoms) -> float:
+    """The structure's weight in the training loss: ``atoms.info["weight"]`` (≥ 0, default 1)."""
+    return float(atoms.info.get("weight", 1.0))
 
 
 @dataclass
@@ -223,6 +236,7 @@ class Batch:
     energy: torch.Tensor        # float64 [B] (eV, reference energies removed)
     forces: torch.Tensor | None  # [N_total, 3] or None if any graph lacks forces
     n_structures: int
+    weight: torch.Tensor        # float64 [B]: each structure's weight in the loss
 
     def edge_vec(self, positions: torch.Tensor) -> torch.Tensor:
         return positions[self.edge_index[1]] - positions[self.edge_index[0]] + self.offsets
@@ -243,6 +257,7 @@ def collate(graphs: list[Graph]) -> Batch:
         energy=torch.tensor([g.energy for g in graphs], dtype=torch.float64),
         forces=torch.cat([g.forces for g in graphs]) if has_forces else None,
         n_structures=len(graphs),
+        weight=torch.tensor([g.weight for g in graphs], dtype=torch.float64),
     )
 
 

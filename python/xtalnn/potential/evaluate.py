@@ -22,6 +22,7 @@ class Evaluation:
     forces_ref: np.ndarray | None
     forces_pred: np.ndarray | None
     offset: np.ndarray | None = None  # Σ reference energies per structure (eV)
+    weights: np.ndarray | None = None  # the structures' loss weights (None: all 1)
 
     def relative_energies(self):
         """(reference, predicted) (E − Σ e_ref) / n_atoms in eV/atom: what the networks learn."""
@@ -41,6 +42,9 @@ class Evaluation:
             df = self.forces_pred - self.forces_ref
             out["force_rmse_eV_per_A"] = float(np.sqrt(np.mean(df**2)))
             out["force_mae_eV_per_A"] = float(np.mean(np.abs(df)))
+        if self.weights is not None and len(de) and np.any(self.weights != 1.0):
+            w = self.weights
+            out["weighted_energy_rmse_meV_per_atom"] = float(np.sqrt(np.sum(w * de**2) / max(np.sum(w), 1e-12)) * 1000)
         return out
 
 
@@ -70,4 +74,5 @@ def evaluate(model, graphs: list, batch_size: int = 32, forces: bool = True, des
         forces_ref=torch.cat(f_ref).numpy() if f_ref else None,
         forces_pred=torch.cat(f_pred).numpy() if f_pred else None,
         offset=offset,
+        weights=np.array([g.weight for g in graphs], dtype=float),
     )

@@ -33,22 +33,25 @@ def predict(model, batch: D.Batch, forces: bool = True, create_graph: bool = Fal
 
 
 def loss_terms(batch: D.Batch, energy, forces):
-    """(Σ (ΔE/n)², n_structures, Σ ΔF², n_force_components) for one batch."""
-    e2 = (((energy - batch.energy) / batch.n_atoms) ** 2).sum()
+    """(Σ w (ΔE/n)², Σ w, Σ w ΔF², Σ w · force components) for one batch, w the structures' weights."""
+    w = batch.weight
+    e2 = (w * ((energy - batch.energy) / batch.n_atoms) ** 2).sum()
     if forces is None or batch.forces is None:
-        return e2, batch.n_structures, None, 0
-    f2 = ((forces - batch.forces) ** 2).sum()
-    return e2, batch.n_structures, f2, forces.numel()
+        return e2, float(w.sum()), None, 0
+    w_atom = w[batch.structure]
+    f2 = (w_atom[:, None] * (forces - batch.forces) ** 2).sum()
+    return e2, float(w.sum()), f2, 3 * float(w_atom.sum())
 
 
 def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
-    """``(loss, e2, n_e, f2, n_f)`` with loss = RMSE(ΔE/n) + w_F·RMSE(ΔF)."""
+    """``(loss, e2, n_e, f2, n_f)`` with loss = RMSE(ΔE/n) + w_F·RMSE(ΔF), both weighted by the
+    structures' weights (:attr:`~xtalnn.potential.data.Graph.weight`)."""
     use_forces = force_weight > 0 and batch.forces is not None
     energy, forces = predict(model, batch, forces=use_forces, create_graph=use_forces, descriptor_fn=descriptor_fn)
     e2, n_e, f2, n_f = loss_terms(batch, energy, forces)
-    loss = torch.sqrt(e2 / n_e + 1e-14)
+    loss = torch.sqrt(e2 / max(n_e, 1e-12) + 1e-14)
     if f2 is not None:
-        loss = loss + force_weight * torch.sqrt(f2 / n_f + 1e-14)
+        loss = loss + force_weight * torch.sqrt(f2 / max(n_f, 1e-12) + 1e-14)
     return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
 
 
@@ -105,7 +108,8 @@ class _CachedSet:
     structure: torch.Tensor
     energy: torch.Tensor
     n_atoms: torch.Tensor
-    groups: list  # (atom rows [B·n], Jacobians [B, n·3, n·F], reference forces [B·n, 3])
+    weight: torch.Tensor
+    groups: list  # (atom rows [B·n], Jacobians [B, n·3, n·F], reference forces [B·n, 3], weights [B·n, 1])
 
     @classmethod
     def build(cls, graphs: list, use_forces) -> "_CachedSet":
@@ -121,26 +125,28 @@ class _CachedSet:
             stacked = torch.stack([g.J for g, _ in members])
             for b, (g, _) in enumerate(members):
                 g.J = stacked[b]  # a view: the stacked copy is the only one kept
-            groups.append((rows, stacked, torch.cat([g.forces for g, _ in members])))
+            weights = torch.tensor([g.weight for g, _ in members for _ in range(n)], dtype=torch.float64)
+            groups.append((rows, stacked, torch.cat([g.forces for g, _ in members]), weights[:, None]))
         return cls(torch.cat([g.species for g in graphs]), torch.cat([g.G for g in graphs]),
                    torch.repeat_interleave(torch.arange(len(graphs)), counts),
-                   torch.tensor([g.energy for g in graphs], dtype=torch.float64), counts.to(torch.float64), groups)
+                   torch.tensor([g.energy for g in graphs], dtype=torch.float64), counts.to(torch.float64),
+                   torch.tensor([g.weight for g in graphs], dtype=torch.float64), groups)
 
     def loss_terms(self, model):
-        """(Σ (ΔE/n)², Σ ΔF² or None, n_force_components) with forces from the cached Jacobians."""
+        """(Σ w (ΔE/n)², Σ w ΔF² or None, Σ w · force components) with forces from the cached Jacobians."""
         G = self.G.detach().requires_grad_(bool(self.groups))
         atomic = model.network_energies(self.species, G)
         energy = torch.zeros(len(self.energy), dtype=torch.float64).index_add(0, self.structure, atomic)
-        e2 = (((energy - self.energy) / self.n_atoms) ** 2).sum()
+        e2 = (self.weight * ((energy - self.energy) / self.n_atoms) ** 2).sum()
         if not self.groups:
             return e2, None, 0
         (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=True)
-        f2, n_f = torch.zeros((), dtype=torch.float64), 0
-        for rows, J, reference in self.groups:
+        f2, n_f = torch.zeros((), dtype=torch.float64), 0.0
+        for rows, J, reference, w in self.groups:
             d = dE_dG[rows].reshape(J.shape[0], J.shape[2], 1)
             forces = -torch.bmm(J, d).reshape(-1, 3)  # this layout's products run ~2× faster than d·J
-            f2 = f2 + ((forces - reference) ** 2).sum()
-            n_f += reference.numel()
+            f2 = f2 + (w * (forces - reference) ** 2).sum()
+            n_f += 3 * float(w.sum())
         return e2, f2, n_f
 
 
@@ -185,10 +191,11 @@ def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, ca
         batch = remember(("e",) + tuple(id(g) for g in direct_e), lambda: D.collate(direct_e))
         energy, _ = predict(model, batch, forces=False, descriptor_fn=descriptor_fn)
         e2 = e2 + loss_terms(batch, energy, None)[0]
-    loss = torch.sqrt(e2 / len(graphs) + 1e-14)
+    n_e = sum(g.weight for g in graphs)
+    loss = torch.sqrt(e2 / max(n_e, 1e-12) + 1e-14)
     if f2 is not None:
-        loss = loss + force_weight * torch.sqrt(f2 / n_f + 1e-14)
-    return loss, e2.detach(), len(graphs), (None if f2 is None else f2.detach()), n_f
+        loss = loss + force_weight * torch.sqrt(f2 / max(n_f, 1e-12) + 1e-14)
+    return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
 
 
 def mark_force_structures(graphs: list, fraction: float, seed: int) -> None:

@@ -317,7 +317,8 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
                 val_rmse = train_rmse
                 if val_graphs:
                     m = evaluate(run.model, val_graphs, forces=config.force_weight > 0).metrics()
-                    val_rmse = (m["energy_rmse_meV_per_atom"], m["force_rmse_eV_per_A"])
+                    e_rmse = m.get("weighted_energy_rmse_meV_per_atom", m["energy_rmse_meV_per_atom"])
+                    val_rmse = (e_rmse, m["force_rmse_eV_per_A"])  # weighted like the training loss
                 with interrupts.critical():
                     _record_epoch(run, epoch + 1, train_rmse, val_rmse, time.perf_counter() - t0, paths)
                 bar.set_postfix_str(f"E {train_rmse[0]:.1f}/{val_rmse[0]:.1f} meV/atom  F {train_rmse[1]:.3f}/"

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("composition", help="atoms per cell, e.g. Si8, Ti4O8, Ca1Ti1O3")
     p.add_argument(
         "--calculator", "-c", default="empirical",
-        help="sw-si | ma-tio2 | pedone | tblite | gpaw | empirical | MODEL.pt | module:factory (default: empirical)",
+        help="sw-si | ma-tio2 | pedone | chgnet | sevennet | tblite | gpaw | empirical | MODEL.pt | module:factory (default: empirical)",
     )
     p.add_argument("-o", "--output", default="results", help="output folder (default: results)")
     p.add_argument("--formula-units", type=int, default=1, help="multiply the composition")
