@@ -131,6 +131,7 @@ def run_one(config: str, folder: str, dask: str | None) -> dict:
                  "cellpar": entry["cellpar"], "oracle_energy": entry["oracle_energy"],
                  "single_point_energy": entry.get("single_point_energy"), "relax_steps": entry.get("relax_steps"),
                  "model_energy": entry["model_energy"]},
+        "quality": json.loads(Path(folder, "final", "quality.json").read_text()),
         "targets": targets, "first_hits": first_hits(cfg.database, folder, targets),
         "cycle_lines": [line[20:] for line in log.splitlines() if line[20:].startswith("cycle ") and "training set" in line],
         "machine": machine("torch", "ase", "distributed", "tblite", "gpaw"),
@@ -153,10 +154,14 @@ def section(runs: list[dict]) -> str:
         "own relaxation of the lowest few, cell included). Structures = oracle calls (all cycles and the final",
         "relabelling); evaluations = energies and forces the oracle computed (relaxation frames included);",
         f"\"target after\" = structures labelled until the first with a known ground state's space group within {TOLERANCE}",
-        "eV/atom of that structure relaxed by the oracle itself (the last column).",
+        "eV/atom of that structure relaxed by the oracle itself (the last column). The final model where the",
+        "search needs it (`final/quality.json`): \"top-10 RMSE\" = its RMSE against the oracle's single points on the",
+        "10 final candidates it ranked lowest; \"GS error\" = its error on the oracle-relaxed best structure; \"GS rank\"",
+        "= that structure's position in the model's own ranking of the final candidates, before any oracle relaxation",
+        "(targets: ≤ 0.03 eV/atom, ≤ 0.03 eV/atom, ≤ 10).",
         "",
-        "| config | oracle | structures | evaluations | target after | cycles (converged) | wall time | best: system, space group | a, b, c (Å) | α, β, γ (°) | oracle E (eV/atom) | oracle's own optimum: E (eV/atom), a, c (Å) |",
-        "|---|---|---:|---:|---:|---|---:|---|---|---|---:|---|",
+        "| config | oracle | structures | evaluations | target after | cycles (converged) | wall time | best: system, space group | a, b, c (Å) | α, β, γ (°) | oracle E (eV/atom) | top-10 RMSE | GS error | GS rank | oracle's own optimum: E (eV/atom), a, c (Å) |",
+        "|---|---|---:|---:|---:|---|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         b = r["best"]
@@ -168,11 +173,14 @@ def section(runs: list[dict]) -> str:
         if b.get("relax_steps") is not None:
             energy += f" (relaxed; single point {b['single_point_energy']:.4f})"
         optima = "; ".join(_optimum(t) for t in r["targets"])
+        q = r.get("quality")  # runs recorded before the quality figures existed have none
+        quality = (f"{q['top_rmse']:.4f} | {q['ground_state_error']:+.4f} | {q['ground_state_model_rank'] or 'not found'}"
+                   if q and q.get("ground_state_error") is not None else "– | – | –")
         lines.append(
             f"| `{r['config']}` | {r['oracle']} | {r['oracle_calls']} | {r['oracle_evaluations']} | "
             f"{found or 'not found'} | "
             f"{conv} | {r['wall_seconds_last_run'] / 60:.1f} min | {b['system']}, {b['symbol']} ({b['spacegroup']}) | "
-            f"{a:.3f}, {bb:.3f}, {c:.3f} | {al:.1f}, {be:.1f}, {ga:.1f} | {energy} | {optima} |")
+            f"{a:.3f}, {bb:.3f}, {c:.3f} | {al:.1f}, {be:.1f}, {ga:.1f} | {energy} | {quality} | {optima} |")
     for r in runs:
         lines += ["", f"Per-cycle progress of `{r['config']}` ({r['date']}):", "", "```"] + r["cycle_lines"] + ["```",
                   "", r["machine"]]

@@ -496,3 +496,14 @@ def test_candidate_error_uses_the_lowest_predicted_structures(tmp_path):
     assert err["n"] == 2 and err["rmse"] == pytest.approx(np.sqrt((1.0**2 + 0.02**2) / 2))
     assert err["max_error"] == pytest.approx(1.0)
     assert candidate_error(rows, 10)["n"] == 4 and math.isnan(candidate_error([], 3)["rmse"])
+
+
+def test_every_example_config_loads():
+    """Each examples/**/*.toml is a valid campaign config (keys, types, values)."""
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "examples").glob("**/*.toml"))
+    assert len(configs) >= 8
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.composition and cfg.oracle.calculator, path

@@ -128,6 +128,18 @@ def test_resume_refuses_a_different_search(tmp_path):
                seeds_per_system=1, out_dir=str(tmp_path), workers=1, verbose=False)
 
 
+def test_a_stalled_population_stops_and_says_so(tmp_path):
+    kwargs = dict(systems=("cubic",), population=6, children=2, generations=40, seeds_per_system=1, relax=False,
+                  out_dir=str(tmp_path), workers=1, verbose=False)
+    result = search("Si4", "sw-si", stall_generations=3, **kwargs)
+    log = (tmp_path / "search.log").read_text()
+    assert "stopped at generation" in log and "stall_generations" in log
+    stopped = int(log.split("stopped at generation ")[1].split(":")[0])
+    assert stopped < 40 and result.evaluations == 6 + 2 * stopped
+    history = result.history["cubic"]  # best per generation: no gain beyond energy_tol in the last 3
+    assert history[-4] - history[-1] <= 0.005 + 1e-12
+
+
 class UnreliableCalculator(EmpiricalPairPotential):
     """A real calculator that fails now and then: raises on every 5th call, NaN on every 7th."""
 

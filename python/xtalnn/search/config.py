@@ -36,6 +36,9 @@ class GASettings:
         0.5, "share of the first generation taken from the highest-symmetry Wyckoff prototypes, highest "
         "first, alternating with random draws (0: all random, as the seed paper)")
     generations: int = _setting(30, "generations after the first one")
+    stall_generations: int = _setting(
+        10, "a population stops when its best energy has not improved by more than energy_tol for this many "
+        "generations (0: never; the seed paper runs every generation)")
     seeds_per_system: int = _setting(2, "independent runs per crystal system", flag="--seeds")
     seed: int = _setting(0, "first random seed (runs use seed, seed + 1, …)")
     top_k: int = _setting(16, "distinct structures reported per system")
@@ -50,7 +53,7 @@ class GASettings:
                                        "0.7 × (r_cov,A + r_cov,B))", flag="--min-distance")
     energy_tol: float = _setting(0.005, "energies per atom closer than this (eV/atom) may be duplicates")
 
-    IGNORED_ON_RESUME = ("generations", "top_k", "systems")
+    IGNORED_ON_RESUME = ("generations", "stall_generations", "top_k", "systems")
     """Settings a resumed search may change (it runs longer, reports more, or searches a subset)."""
 
     def __post_init__(self):
@@ -64,7 +67,7 @@ class GASettings:
         if bad or not self.systems:
             raise ValueError(f"systems: unknown crystal system(s) {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
         for name, low in (("population", 2), ("children", 1), ("seeds_per_system", 1), ("top_k", 1),
-                          ("generations", 0), ("relax_steps", 0)):
+                          ("generations", 0), ("stall_generations", 0), ("relax_steps", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
         for name in ("select_fraction", "mutation_probability", "symmetric_start"):

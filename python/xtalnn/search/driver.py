@@ -213,6 +213,7 @@ def _run_steps(
         return counters
     progress(0)
     n_select = max(2, int(round(cfg.ga.population * cfg.ga.select_fraction)))
+    best, improved_at = population[0].energy_per_atom, 0
     for gen in range(1, cfg.ga.generations + 1):
         if os.path.exists(stop_path):
             log(f"{tag} stop requested at generation {gen}")
@@ -236,6 +237,12 @@ def _run_steps(
                 yield
         merge(children)
         progress(gen)
+        if population[0].energy_per_atom < best - cfg.ga.energy_tol:
+            best, improved_at = population[0].energy_per_atom, gen
+        elif cfg.ga.stall_generations and gen - improved_at >= cfg.ga.stall_generations:
+            log(f"{tag} stopped at generation {gen}: the best ({best:.4f} eV/atom) has not improved by more than "
+                f"{cfg.ga.energy_tol} eV/atom for {gen - improved_at} generations (stall_generations)")
+            break
     return counters
 
 
