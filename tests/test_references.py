@@ -135,3 +135,58 @@ def test_mpi_preload_and_potential_file():
     assert os.path.basename(path) == "Si.sw" and os.path.exists(path)
     wheel.preload_mpi()  # idempotent
     assert "sw-si" in registry.names() and "gpaw" in registry.names()
+
+
+def finite_difference_stress(atoms, h: float = 1e-4) -> np.ndarray:
+    """Voigt stress (eV/Å³, ASE sign) as (1/V) ∂E/∂ε by central differences of the calculator's own energy
+    under symmetric strains ε of positions and cell."""
+    volume = atoms.get_volume()
+    out = np.zeros(6)
+    for k, (i, j) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        energies = []
+        for sign in (1, -1):
+            eps = np.zeros((3, 3))
+            eps[i, j] += sign * h / (1 if i == j else 2)
+            eps[j, i] = eps[i, j]
+            strained = atoms.copy()
+            strained.calc = atoms.calc
+            strained.set_cell(atoms.cell @ (np.eye(3) + eps), scale_atoms=True)
+            energies.append(strained.get_potential_energy())
+        out[k] = (energies[0] - energies[1]) / (2 * h) / volume  # off-diagonal: ε_ij = ε_ji = h/2
+    return out
+
+
+def _strained_cell(spec):
+    from ase.spacegroup import crystal
+
+    if spec == "sw-si":
+        atoms = bulk("Si", "diamond", a=5.35, cubic=True)
+    elif spec == "pedone":
+        atoms = crystal(["Ca", "Ti", "O"], basis=[(0.5, 0.5, 0.5), (0, 0, 0), (0.5, 0, 0)], spacegroup=221,
+                        cellpar=[3.80] * 3 + [90] * 3)
+    else:
+        atoms = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
+                        cellpar=[4.55, 4.60, 2.95, 90, 90, 90])
+    atoms.rattle(0.03, seed=4)
+    atoms.set_cell(atoms.cell @ np.array([[1.0, 0.02, 0.0], [0.0, 1.0, 0.01], [0.015, 0.0, 1.0]]), scale_atoms=True)
+    return atoms
+
+
+@pytest.mark.parametrize("spec", ["sw-si", "ma-tio2", "pedone", "chgnet", "sevennet"])
+def test_reference_stress_is_the_derivative_of_its_energy(spec):
+    """Every built-in reference that reports stress is consistent with its own energy (an inconsistent
+    one would mislead every cell relaxation of a campaign). GPAW: see test_gpaw_stress (slow)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        atoms = _strained_cell(spec)
+        atoms.calc = make_calculator(spec)
+        stress = atoms.get_stress()
+        fd = finite_difference_stress(atoms, h=1e-3 if spec in ("chgnet", "sevennet") else 1e-5)
+    finally:
+        torch.set_num_threads(threads)
+    tolerance = 2e-3 if spec in ("chgnet", "sevennet") else 1e-5  # the universal models are float32
+    assert np.abs(stress).max() > 5e-3  # a strained cell: the comparison means something
+    assert np.allclose(stress, fd, atol=tolerance), (stress, fd)
