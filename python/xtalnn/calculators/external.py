@@ -18,7 +18,13 @@ def tblite(**kwargs: Any) -> Calculator:
 
 
 def gpaw(**kwargs: Any) -> Calculator:
-    """GPAW plane-wave PBE: 300 eV cutoff, k-point density 3.5 Å (settable through kwargs)."""
+    """GPAW plane-wave PBE: 300 eV cutoff, k-point density 3.5 Å (settable through kwargs: ``ecut``, ``kpts``, …).
+
+    Stress needs a converged cutoff: GPAW 26.7's plane-wave code ignores ``dedecut`` (no Pulay correction),
+    so its stress is the derivative of the energy at a fixed basis. 300 eV suffices for Si; oxides need
+    800 eV (CaTiO3 at 450 eV: stress +0.20 eV/Å³ where dE/dV = −0.007; benchmarks/RESULTS.md, "GPAW: stress
+    against the energy").
+    """
     try:
         from gpaw import GPAW, PW
     except ImportError as err:
