@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.spacegroup import crystal
 
 HERE = Path(__file__).resolve().parent
@@ -69,7 +70,7 @@ MATSUI_AKAOGI = "\n".join(
     + [f"set type {R.lammps_types(R.MATSUI_AKAOGI)[e]} charge {q}" for e, q in R.MATSUI_AKAOGI["charges"].items()]) + "\n"
 
 
-def rutile(repeat) -> "ase.Atoms":
+def rutile(repeat) -> Atoms:
     cell = crystal(ELEMENTS, basis=[(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
                    cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
     return cell.repeat(repeat)
