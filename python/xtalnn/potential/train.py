@@ -130,14 +130,14 @@ def previous_model(previous) -> tuple[list, dict]:
     return list(module.elements), module.state_dict()
 
 
-def warm_start_model(prepared: Prepared, previous) -> Potential:
+def warm_start_model(prepared: Prepared, previous, loaded: tuple[list, dict] | None = None) -> Potential:
     """The model in ``previous`` (a model file or a training checkpoint) as the start of a new run:
     its weights, scaling and reference energies unchanged (it predicts what it predicted before),
     its descriptor range widened to cover the new training split. ``prepared`` must be made with the
     previous model's reference energies (:func:`prepare`), so the targets the network learns are
     relative to the reference energies the exported model adds back. Elements, descriptor and network
     shape must match ``prepared.config``; a mismatch is a ValueError naming it."""
-    elements, state = previous_model(previous)
+    elements, state = loaded if loaded is not None else previous_model(previous)  # read once by train()
     if not np.allclose(state["reference_energies"].numpy(), prepared.reference_energies):
         raise ValueError(f"{previous}: prepare() the data with this model's reference energies "
                          "(the training targets are relative to them)")
@@ -193,7 +193,8 @@ class _Run:
                 "init_from": self.init_from}
 
 
-def _open_run(config: TrainConfig, prepared: Prepared, checkpoint: dict | None, init_from, say) -> _Run:
+def _open_run(config: TrainConfig, prepared: Prepared, checkpoint: dict | None, init_from, say,
+              loaded: tuple[list, dict] | None = None) -> _Run:
     """The starting model, optimiser and bookkeeping: from ``checkpoint`` (resume), ``init_from`` (warm
     start) or fresh."""
     if checkpoint:
@@ -201,7 +202,7 @@ def _open_run(config: TrainConfig, prepared: Prepared, checkpoint: dict | None, 
         model.load_state_dict(checkpoint["last_state"])
     elif init_from is not None:
         init_from = str(init_from)
-        model = warm_start_model(prepared, init_from)
+        model = warm_start_model(prepared, init_from, loaded)
         say(f"starting from the weights of {init_from}")
     else:
         model = build_model(prepared)
@@ -403,11 +404,12 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
         torch.set_num_threads(int(config.threads))
     say = log or (lambda msg: None)
 
-    reference = None  # the targets are relative to the reference energies of the model the run starts from
+    reference, loaded = None, None  # the targets are relative to the reference energies of the start model
     if checkpoint:
         reference = checkpoint["model_args"]["reference_energies"]
     elif init_from is not None:
-        reference = previous_model(init_from)[1]["reference_energies"]
+        loaded = previous_model(init_from)
+        reference = loaded[1]["reference_energies"]
     prepared = prepare(config, data_paths, split=checkpoint["split"] if checkpoint else None,
                        reference_energies=reference)
     if checkpoint and checkpoint["fingerprint"] != prepared.fingerprint:
@@ -416,7 +418,7 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     say(f"{len(prepared.graphs)} structures: {n['train']} train, {n['val']} validation, {n['test']} test; "
         f"descriptor {prepared.descriptor_settings['kind']} ({prepared.descriptor.n_features} features, "
         f"cutoff {prepared.descriptor.cutoff} Å)")
-    run = _open_run(config, prepared, checkpoint, init_from, say)
+    run = _open_run(config, prepared, checkpoint, init_from, say, loaded)
     if config.force_weight > 0 and not any(g.forces is not None for g in run.split("train")):
         say("no training structure has forces: training on energies only")
     interrupted, stopped_early = _loop(run, paths, progress, say)
