@@ -18,7 +18,8 @@ Convergence (checked when a model finishes): training set ≥ ``min_structures``
 ≤ ``max_val_rmse`` and, by default, the newest labelled cycle's lowest predicted structures predicted
 within ``max_candidate_rmse`` by the model that proposed them (:mod:`xtalnn.campaign.quality`). Then no more labelling: the long GA (``final_seeds`` runs per system,
 ``final_generations`` generations) with the converged model, its best ``final_relabel`` distinct
-structures per system relabelled by the oracle, ranked by the oracle's energy. With
+structures per system relabelled by the oracle (lowest predicted energy first, all systems),
+ranked by the oracle's energy. With
 ``[oracle] final_relax_steps > 0`` the ``final_relax_best`` lowest of those (distinct, all systems) are
 then relaxed by the oracle, cell included, and ranked by their relaxed energy.
 
@@ -48,6 +49,12 @@ from xtalnn.search.dedup import Deduplicator, space_group_number
 
 MIN_TRAINING_STRUCTURES = 10
 """Fewer labelled structures than this: no model is trained that cycle (the split needs some)."""
+
+
+def _by_model_energy(recs: list) -> list:
+    """``recs`` lowest predicted energy first: the oracle labels the model's best guesses first, so the
+    database (and an interrupted run) holds the candidates that matter most."""
+    return sorted(recs, key=lambda a: (a.info.get("model_energy", float("inf")), a.info["uid"]))
 
 
 def _recommend(tasks, results, system: str, limit: int, dedup, prefix: str, model: str):
@@ -366,7 +373,8 @@ class Campaign:
             self.log(f"final GA: {len(recs)} candidates in {time.perf_counter() - t0:.0f} s; relabelling")
             return recs
 
-        counts = self.label_all(frames_once(os.path.join(folder, "candidates.extxyz"), make), 0, "final")
+        candidates = frames_once(os.path.join(folder, "candidates.extxyz"), make)
+        counts = self.label_all(_by_model_energy(candidates), 0, "final")
         if self.cfg.oracle.final_relax_steps > 0 and self.cfg.oracle.final_relax_best > 0:
             self.relax_best(folder)
         from xtalnn.campaign.report import ranking
@@ -430,7 +438,7 @@ class Campaign:
         while converged is None and c < cfg.max_cycles:
             c += 1
             recs = self.recommend(c)
-            counts = self.label_all(recs, c, "ga")
+            counts = self.label_all(_by_model_energy(recs), c, "ga")
             if counts["submitted"]:
                 self.log(f"cycle {c}: labelled {counts['ok']} ok, {counts['failed']} failed")
             if pending is not None:
