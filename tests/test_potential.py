@@ -157,13 +157,15 @@ def test_force_loss_weight_gradient_matches_finite_differences(small):
     """The force term's weight gradient goes through the op's double backward; check it numerically."""
     model = tiny_model()
     batch = D.collate([D.build_graph(a, ["Ti", "O"], model.cutoff, (-1615.0, -440.0)) for a in small[:2]])
-    weight = model.nets[1][0].weight
+    parameter = model.nets[1][0].weight  # [members, out, in]
+    weight = parameter[0]  # the one member's first layer [out, in] (a view: edits change the parameter)
 
     def force_loss():
         return batch_loss(model, batch, force_weight=1.0)[0] - batch_loss(model, batch, force_weight=0.0)[0]
 
     loss = force_loss()
-    (grad,) = torch.autograd.grad(loss, weight)
+    (grad,) = torch.autograd.grad(loss, parameter)
+    grad = grad[0]
     h = 1e-6
     for (i, j) in [(0, 0), (2, 5), (4, 11)]:
         with torch.no_grad():

@@ -9,6 +9,18 @@ Energies in eV, forces in eV/Å, stress in eV/Å³ (Voigt order xx, yy, zz, yz, 
 respect to a symmetric homogeneous strain ε applied to positions and cell, both by autograd through
 the descriptor op. Structures whose descriptors leave the training range get a warning naming the
 atoms; ``calc.results["n_extrapolating"]`` counts them (``results["extrapolating_atoms"]`` lists them).
+
+Committee model files (``xtalnn train --committee N``) give the committee mean as energy, forces and
+stress, and its spread (population statistics over the N members, as DP-GEN's model deviation)::
+
+    results["energy_std"]           σ_E = std_m E_m (eV)
+    results["committee_energies"]   E_m (eV) [N]
+    results["forces_std"]           std_m F_m,i,c (eV/Å) [n_atoms, 3]
+    results["force_deviation"]      ε_i = sqrt(mean_m |F_m,i − F̄_i|²) (eV/Å) [n_atoms]
+    results["max_force_deviation"]  max_i ε_i (eV/Å)
+
+Each member's forces cost one more backward pass through the descriptor op (the descriptors
+themselves are computed once).
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ class XtalnnCalculator(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    committee_properties = ["energy_std", "committee_energies", "forces_std", "force_deviation",
+                            "max_force_deviation"]
     default_parameters: dict = {}
 
     def __init__(self, model_path, extrapolation_tolerance: float = 1e-6, warn: bool = True,
@@ -51,6 +65,10 @@ class XtalnnCalculator(Calculator):
         self.elements = list(self.model.elements)  # the module's attributes: what pair_style xtalnn reads
         self.cutoff = float(self.model.cutoff)
         self._index = {symbol: k for k, symbol in enumerate(self.elements)}
+        # files written before committees have no n_members: one network
+        self.n_members = int(self.model.n_members) if hasattr(self.model, "n_members") else 1
+        if self.n_members > 1:
+            self.implemented_properties = self.implemented_properties + self.committee_properties
         self.extrapolation_tolerance = float(extrapolation_tolerance)
         self.warn = warn
         if threads:
@@ -86,11 +104,13 @@ class XtalnnCalculator(Calculator):
         edge_vec = x[edge_index[1]] - x[edge_index[0]] + shifts.to(torch.float64) @ (cell @ deform)
 
         G = self.model.descriptors(species, edge_index, edge_vec, n)
-        atomic = self.model.atomic_energies(species, G)
-        energy = atomic.sum()
-        grad_x, grad_eps = torch.autograd.grad(energy, [positions, strain])
+        if self.n_members > 1:
+            atomic, grad_x, grad_eps = self._committee(species, G, positions, strain)
+        else:
+            atomic = self.model.atomic_energies(species, G)
+            grad_x, grad_eps = torch.autograd.grad(atomic.sum(), [positions, strain])
 
-        e = float(energy.detach())
+        e = float(atomic.detach().sum())
         self.results["energy"] = e
         self.results["free_energy"] = e
         self.results["energies"] = atomic.detach().numpy().copy()
@@ -99,6 +119,26 @@ class XtalnnCalculator(Calculator):
             s = grad_eps.numpy() / volume
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         self._check_range(species, G.detach())
+
+    def _committee(self, species, G, positions, strain):
+        """Mean atomic energies and the mean's gradients from the members' (one backward pass each,
+        through the one descriptor pass); the members' spread into ``results``."""
+        members = self.model.member_energies(species, G)  # [M, n] eV
+        energies = members.sum(1)
+        grads_x, grads_eps = [], []
+        for m in range(self.n_members):
+            gx, ge = torch.autograd.grad(energies[m], [positions, strain], retain_graph=m < self.n_members - 1)
+            grads_x.append(gx)
+            grads_eps.append(ge)
+        forces = -torch.stack(grads_x).numpy()  # [M, n, 3] eV/Å
+        deviation = np.sqrt(((forces - forces.mean(0)) ** 2).sum(-1).mean(0))
+        e = energies.detach().numpy()
+        self.results["committee_energies"] = e.copy()
+        self.results["energy_std"] = float(e.std())
+        self.results["forces_std"] = forces.std(0)
+        self.results["force_deviation"] = deviation
+        self.results["max_force_deviation"] = float(deviation.max()) if len(deviation) else 0.0
+        return members.detach().mean(0), torch.stack(grads_x).mean(0), torch.stack(grads_eps).mean(0)
 
     def _check_range(self, species: torch.Tensor, G: torch.Tensor) -> None:
         outside = self.model.extrapolating(species, G, self.extrapolation_tolerance)

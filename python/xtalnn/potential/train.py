@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from xtalnn.potential.checkpoint import (
 from xtalnn.potential.config import TrainConfig
 from xtalnn.potential.evaluate import evaluate
 from xtalnn.potential.loss import cache_descriptors, cache_jacobians, graphs_loss, mark_force_structures
-from xtalnn.potential.model import Potential
+from xtalnn.potential.model import Potential, upgrade_state_dict
 from xtalnn.potential.optim import make_optimizer, make_scheduler
 
 
@@ -91,7 +91,8 @@ def prepare(config: TrainConfig, data_paths, split=None, reference_energies=None
         # frames that share a uid (an oracle relaxation: xtalnn campaign) stay in one split
         uids = [a.info.get("uid") for a in structures]
         groups = uids if all(u is not None for u in uids) else None
-        train_idx, val_idx, test_idx = D.split_indices(len(structures), config.split, config.seed, groups)
+        split_seed = config.seed if config.split_seed is None else config.split_seed
+        train_idx, val_idx, test_idx = D.split_indices(len(structures), config.split, split_seed, groups)
         split = {"train": train_idx.tolist(), "val": val_idx.tolist(), "test": test_idx.tolist()}
     train_structures = [structures[i] for i in split["train"]]
     reference = D.fit_reference_energies(train_structures, config.elements) if reference_energies is None \
@@ -123,11 +124,11 @@ def previous_model(previous) -> tuple[list, dict]:
         raise FileNotFoundError(f"{previous}: no model file or checkpoint to start from")
     if previous.suffix == ".ckpt":
         ckpt = load_checkpoint(previous)
-        return list(ckpt["model_args"]["elements"]), ckpt["best_state"]
+        return list(ckpt["model_args"]["elements"]), upgrade_state_dict(ckpt["best_state"])
     from xtalnn.potential.modelfile import load_model
 
     module, _ = load_model(previous)
-    return list(module.elements), module.state_dict()
+    return list(module.elements), upgrade_state_dict(module.state_dict())
 
 
 def warm_start_model(prepared: Prepared, previous, loaded: tuple[list, dict] | None = None) -> Potential:
@@ -194,10 +195,12 @@ class _Run:
 
 
 def _open_run(config: TrainConfig, prepared: Prepared, checkpoint: dict | None, init_from, say,
-              loaded: tuple[list, dict] | None = None) -> _Run:
+              loaded: tuple[list, dict] | None = None, model: Potential | None = None) -> _Run:
     """The starting model, optimiser and bookkeeping: from ``checkpoint`` (resume), ``init_from`` (warm
-    start) or fresh."""
-    if checkpoint:
+    start), ``model`` (a committee member made by :func:`_train_committee`) or fresh."""
+    if model is not None:
+        init_from = None if init_from is None else str(init_from)
+    elif checkpoint:
         model = Potential(**checkpoint["model_args"])
         model.load_state_dict(checkpoint["last_state"])
     elif init_from is not None:
@@ -296,6 +299,47 @@ def _record_epoch(run: _Run, epoch: int, train_rmse: tuple, val_rmse: tuple, sec
     write_history(run.history, paths["history"])
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0.0)))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class _Budget:
+    """How far a run is and what is left: against the epoch limit or the time budget
+    (``max_time`` minutes of training, resumed runs included), whichever ends first. The time per
+    epoch is the mean of this session's epochs."""
+
+    def __init__(self, config: TrainConfig, start_epoch: int, elapsed0: float):
+        self.epochs, self.start_epoch, self.elapsed0 = config.epochs, start_epoch, elapsed0
+        self.seconds = 60.0 * config.max_time if config.max_time else math.inf
+        self.patience = config.patience
+
+    def describe(self) -> str:
+        budget = f"a time budget of {self.seconds / 60:g} min (max_time, --max-time MIN)" \
+            if math.isfinite(self.seconds) else "no time budget"
+        stop = f", early stop after {self.patience} epochs without validation improvement" if self.patience else ""
+        return f"training: at most {self.epochs} epochs or {budget}, whichever ends first{stop}"
+
+    def fraction(self, epoch: int, elapsed: float) -> float:
+        return min(1.0, max(epoch / self.epochs, elapsed / self.seconds))
+
+    def left(self, epoch: int, elapsed: float) -> tuple[float, str]:
+        """Seconds left (an estimate; NaN before the first epoch without a time budget) and what ends the run."""
+        done = epoch - self.start_epoch
+        by_epochs = (self.epochs - epoch) * (elapsed - self.elapsed0) / done if done > 0 else math.nan
+        by_time = self.seconds - elapsed
+        if math.isnan(by_epochs) or by_time < by_epochs:
+            return (by_time, "budget") if math.isfinite(by_time) else (math.nan, "epochs")
+        return by_epochs, "epochs"
+
+    def status(self, epoch: int, elapsed: float) -> str:
+        left, what = self.left(epoch, elapsed)
+        budget = f" of {self.seconds / 60:g} min" if math.isfinite(self.seconds) else ""
+        left = "?" if math.isnan(left) else f"≤{_clock(left)}" if what == "budget" else f"~{_clock(left)}"
+        return f"epoch {epoch}/{self.epochs}  {_clock(elapsed)}{budget} elapsed, {left} left ({what})"
+
+
 def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
     """Epochs until the limit, early stopping, the time limit or an interrupt; returns
     ``(interrupted, stopped_early)``."""
@@ -308,11 +352,13 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
     batch_size = n if config.batch_size == "full" else int(config.batch_size)
     full_cache = {} if batch_size >= n else None
     t0 = time.perf_counter() - (run.history[-1]["time_s"] if run.history else 0.0)
-    bar = tqdm(range(run.start_epoch, config.epochs), desc="train", unit="epoch", disable=not progress,
-               initial=run.start_epoch, total=config.epochs, dynamic_ncols=True)
+    budget = _Budget(config, run.start_epoch, time.perf_counter() - t0)
+    say(budget.describe())
+    bar = tqdm(total=1000, disable=not progress, dynamic_ncols=True, desc=budget.status(run.start_epoch, budget.elapsed0),
+               bar_format="train {percentage:3.0f}%|{bar}| {desc}")  # the share of the epochs or the budget
     try:
         with Interrupts() as interrupts:
-            for epoch in bar:
+            for epoch in range(run.start_epoch, config.epochs):
                 train_rmse = _train_epoch(run, train_graphs, batch_size, epoch, full_cache)
                 run.model.eval()
                 val_rmse = train_rmse
@@ -322,12 +368,17 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
                     val_rmse = (e_rmse, m["force_rmse_eV_per_A"])  # weighted like the training loss
                 with interrupts.critical():
                     _record_epoch(run, epoch + 1, train_rmse, val_rmse, time.perf_counter() - t0, paths)
-                bar.set_postfix_str(f"E {train_rmse[0]:.1f}/{val_rmse[0]:.1f} meV/atom  F {train_rmse[1]:.3f}/"
-                                    f"{val_rmse[1]:.3f} eV/Å  lr {run.history[-1]['lr']:.1e}  best@{run.best_epoch}")
+                elapsed = time.perf_counter() - t0
+                bar.n = round(1000 * budget.fraction(epoch + 1, elapsed))
+                bar.set_description_str(f"{budget.status(epoch + 1, elapsed)} | E {train_rmse[0]:.1f}/{val_rmse[0]:.1f} "
+                                        f"meV/atom  F {train_rmse[1]:.3f}/{val_rmse[1]:.3f} eV/Å  lr "
+                                        f"{run.history[-1]['lr']:.1e}  best@{run.best_epoch}")
                 if config.patience and run.bad_epochs >= config.patience:
+                    bar.close()
                     say(f"early stop: no validation improvement for {run.bad_epochs} epochs")
                     return False, True
                 if config.max_time and time.perf_counter() - t0 > 60 * config.max_time:
+                    bar.close()
                     say(f"time limit of {config.max_time} min reached")
                     break
     except KeyboardInterrupt:
@@ -338,9 +389,9 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
     return False, False
 
 
-def _finish(run: _Run, paths: dict, interrupted: bool) -> tuple[dict, dict]:
-    """Export the best state as the model file with its metadata, test metrics and plots; returns
-    ``(metadata, test metrics)``."""
+def _finish(run: _Run, paths: dict, interrupted: bool, extra: dict | None = None) -> tuple[dict, dict]:
+    """Export the best state as the model file with its metadata (and ``extra`` metadata), test metrics
+    and plots; returns ``(metadata, test metrics)``."""
     from xtalnn.potential import plots
     from xtalnn.potential.modelfile import save_model
 
@@ -366,6 +417,7 @@ def _finish(run: _Run, paths: dict, interrupted: bool) -> tuple[dict, dict]:
         config=asdict(run.config),
         metrics={"test": test_metrics, "best_epoch": run.best_epoch, "epochs_run": len(history),
                  "best_val_loss": run.best_loss, "train_time_s": train_time},
+        **(extra or {}),
     )
     if test_metrics:
         from xtalnn.io.atomic import write_text
@@ -393,6 +445,9 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     if not out_dir.is_dir():
         raise FileNotFoundError(f"{output}: output directory {out_dir} does not exist")
     checkpoint = None
+    if resume and config.committee > 1:
+        raise ValueError("--resume does not continue a committee run yet; train it again (each member's "
+                         "checkpoint <model>.member<m>.ckpt holds that member's best state)")
     if resume:
         checkpoint = load_checkpoint(paths["checkpoint"])
         config = TrainConfig.from_dict(checkpoint["config"])
@@ -418,9 +473,87 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     say(f"{len(prepared.graphs)} structures: {n['train']} train, {n['val']} validation, {n['test']} test; "
         f"descriptor {prepared.descriptor_settings['kind']} ({prepared.descriptor.n_features} features, "
         f"cutoff {prepared.descriptor.cutoff} Å)")
-    run = _open_run(config, prepared, checkpoint, init_from, say, loaded)
-    if config.force_weight > 0 and not any(g.forces is not None for g in run.split("train")):
+    if config.force_weight > 0 and not any(prepared.graphs[i].forces is not None for i in prepared.split["train"]):
         say("no training structure has forces: training on energies only")
+    if config.committee > 1:
+        return _train_committee(config, prepared, paths, init_from, loaded, progress, say)
+    run = _open_run(config, prepared, checkpoint, init_from, say, loaded)
     interrupted, stopped_early = _loop(run, paths, progress, say)
     metadata, test_metrics = _finish(run, paths, interrupted)
     return TrainResult(run.model, metadata, run.history, test_metrics, paths, interrupted, stopped_early)
+
+
+# -- committees --------------------------------------------------------------------------------
+
+def member_paths(paths: dict, m: int) -> dict:
+    """Checkpoint and history of committee member ``m`` (``model.member<m>.ckpt``, ``….history.csv``);
+    the model file, plots and metrics stay the committee's."""
+    stem = str(paths["checkpoint"])[:-len(".ckpt")]
+    return {**paths, "checkpoint": Path(f"{stem}.member{m}.ckpt"), "history": Path(f"{stem}.member{m}.history.csv")}
+
+
+def member_config(config: TrainConfig, m: int) -> TrainConfig:
+    """Member ``m`` of a committee trains as a single model would with ``seed + m`` on the committee's
+    split (``split_seed`` fixed), time budget shared equally between the members."""
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    max_time = config.max_time / config.committee if config.max_time else config.max_time
+    return replace(config, seed=config.seed + m, split_seed=split_seed, committee=1, committee_bootstrap=False,
+                   max_time=max_time)
+
+
+def bootstrap_split(split: dict, seed: int, m: int) -> dict:
+    """``split`` with its training part replaced by a seeded resample with replacement (same size)."""
+    train_idx = np.asarray(split["train"])
+    picked = np.random.default_rng([seed, m, 11]).choice(train_idx, size=len(train_idx), replace=True)
+    return {**split, "train": np.sort(picked).tolist()}
+
+
+def _train_committee(config: TrainConfig, prepared: Prepared, paths: dict, init_from, loaded, progress,
+                     say) -> TrainResult:
+    """Train ``config.committee`` members one after the other (each exactly the single-model run of
+    :func:`member_config`, on the same graphs, descriptor scaling and reference energies), stack them
+    into one committee model (:meth:`Potential.committee`) and export it. An interrupt stops after the
+    current member: the committee of the members trained so far is exported."""
+    n = int(config.committee)
+    base = build_model(prepared)  # scaling and range of the whole training split, shared by the members
+    if init_from is not None:
+        members_before = int(loaded[1]["nets.0.0.weight"].shape[0])
+        if members_before != n:
+            raise ValueError(f"{init_from}: a committee of {members_before} cannot start a committee of {n}")
+    states, runs, stopped, interrupted = [], [], [], False
+    for m in range(n):
+        cfg = member_config(config, m)
+        member_prepared = replace(prepared, config=cfg)
+        if config.committee_bootstrap:
+            member_prepared.split = bootstrap_split(prepared.split, config.seed, m)
+        if init_from is not None:
+            elements, state = loaded
+            start = warm_start_model(prepared, init_from, (elements, {
+                k: (v[m:m + 1] if k.startswith("nets.") else v) for k, v in state.items()}))
+        else:
+            torch.manual_seed(cfg.seed)  # as build_model does: member m starts as a single run with this seed
+            start = Potential(**base.init_args())
+        say(f"committee member {m + 1}/{n} (seed {cfg.seed}"
+            + (", bootstrap resample of the training split" if config.committee_bootstrap else "") + ")")
+        run = _open_run(cfg, member_prepared, None, init_from, say, model=start)
+        interrupted, stopped_early = _loop(run, member_paths(paths, m), progress, say)
+        run.model.load_state_dict(run.best_state)
+        states.append(run.model)
+        runs.append(run)
+        stopped.append(stopped_early)
+        if interrupted:
+            say(f"interrupted: exporting the committee of the {m + 1} member(s) trained so far")
+            break
+    committee = Potential.committee(states)
+    history = runs[0].history
+    crun = _Run(config, prepared, committee, runs[0].optimizer, None, runs[0].init_from, history=history,
+                best_state=committee.state_dict(), best_loss=float(np.mean([r.best_loss for r in runs])),
+                best_epoch=runs[0].best_epoch)
+    extra = {"committee": {"members": len(runs), "seeds": [r.config.seed for r in runs],
+                           "bootstrap": bool(config.committee_bootstrap),
+                           "best_epochs": [r.best_epoch for r in runs],
+                           "epochs_run": [len(r.history) for r in runs],
+                           "best_val_losses": [r.best_loss for r in runs],
+                           "train_time_s": [r.history[-1]["time_s"] if r.history else 0.0 for r in runs]}}
+    metadata, test_metrics = _finish(crun, paths, interrupted=False, extra=extra)
+    return TrainResult(committee, metadata, history, test_metrics, paths, interrupted, all(stopped))
