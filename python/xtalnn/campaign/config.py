@@ -77,14 +77,15 @@ class GAConfig(GASettings):
     ``top_k`` are set by the campaign), and the campaign's own: recommendations per system and cycle,
     the long final GA and its relabelling. Energies eV/atom, lengths Å."""
 
-    seeds_per_system: int = 1
-    recommendations: int = 16
-    final_generations: int = 1500
-    final_seeds: int = 20
-    final_candidates: int = 16
-    final_relabel: int = 10
-    empirical_relax: bool = False  # relax with the empirical model (before the first potential)? It
-    # over-compresses covalent solids, so by default its GA ranks unrelaxed pyxtal structures
+    seeds_per_system: int = 1        # independent GA runs per crystal system and cycle
+    recommendations: int = 16        # distinct structures per crystal system and cycle sent to the oracle
+    final_generations: int = 1500    # generations of the long GA after convergence
+    final_seeds: int = 20            # independent runs per crystal system in the final GA
+    final_candidates: int = 16       # candidates per seed kept from the final GA
+    final_relabel: int = 10          # best final candidates per crystal system relabelled by the oracle
+    empirical_relax: bool = False    # relax with the empirical model (before the first potential)? It
+                                     # over-compresses covalent solids, so by default its GA ranks unrelaxed
+                                     # pyxtal structures
 
     SET_BY_CAMPAIGN = ("seed", "top_k")
     """GA settings the campaign sets itself (the top-level ``seed``; ``recommendations``)."""
@@ -94,9 +95,9 @@ class GAConfig(GASettings):
 class OracleConfig:
     """The reference calculator: a spec of :mod:`xtalnn.calculators.registry` and its keyword arguments."""
 
-    calculator: str = "sw-si"
-    kwargs: dict = field(default_factory=dict)
-    relax_steps: int = 0
+    calculator: str = "sw-si"  # a calculator spec: sw-si, ma-tio2, pedone, chgnet, gpaw, module:factory, …
+    kwargs: dict = field(default_factory=dict)  # keyword arguments of the calculator (e.g. ecut = 300 for gpaw)
+    relax_steps: int = 0  # > 0: a short oracle relaxation (fixed cell) whose frames are stored and trained on
     fmax: float = 0.05  # eV/Å, for the optional relaxations
     final_relax_steps: int = 0  # BFGS steps of the final cell relaxation (FrechetCellFilter); 0 = none
     final_relax_best: int = 3  # how many of the lowest relabelled final candidates are relaxed
@@ -110,49 +111,49 @@ class ConvergenceConfig:
     :func:`xtalnn.campaign.quality.candidate_error`). ``criterion = "validation"`` is the seed paper's
     rule (training-set size and validation RMSE only)."""
 
-    min_structures: int = 112 * 20
-    max_val_rmse: float = 0.08
-    criterion: str = "candidates"
-    max_candidate_rmse: float = 0.03
-    candidates: int = 10
+    min_structures: int = 112 * 20  # labelled structures in the training set at least
+    max_val_rmse: float = 0.08  # eV/atom, validation split RMSE at most
+    criterion: str = "candidates"  # "candidates" | "validation" (the seed paper's rule)
+    max_candidate_rmse: float = 0.03  # eV/atom, the proposing model's RMSE on the newest cycle's candidates
+    candidates: int = 10  # lowest predicted structures of the newest cycle that max_candidate_rmse is about
 
 
 @dataclass
 class ExecutorConfig:
     """Where jobs run: local processes or a Dask cluster (see :mod:`xtalnn.campaign.executor`)."""
 
-    kind: str = "local"
+    kind: str = "local"  # "local" (processes) or "dask"
     workers: int = 0  # 0: the CPU count
-    address: str = ""
-    tls_ca_file: str = ""
-    tls_client_cert: str = ""
-    tls_client_key: str = ""
-    jobqueue: str = ""
-    jobqueue_kwargs: dict = field(default_factory=dict)
-    jobs: int = 1
+    address: str = ""  # dask: tcp://host:8786 or tls://…; "" = a LocalCluster on 127.0.0.1
+    tls_ca_file: str = ""  # CA certificate of a remote tls:// scheduler (distributed.Security)
+    tls_client_cert: str = ""  # client certificate for a tls:// scheduler
+    tls_client_key: str = ""  # client key for a tls:// scheduler
+    jobqueue: str = ""  # "slurm" | "pbs": a dask-jobqueue cluster instead of address
+    jobqueue_kwargs: dict = field(default_factory=dict)  # keyword arguments of the dask-jobqueue cluster
+    jobs: int = 1  # dask-jobqueue jobs to start (cluster.scale(jobs=…))
 
 
 @dataclass
 class CampaignConfig:
     """All settings of a campaign (see the module docstring for the TOML layout)."""
 
-    composition: str = ""
-    formula_units: int = 1
+    composition: str = ""  # atoms in the cell, e.g. "Si8"; or elements and composition_model
+    formula_units: int = 1  # multiplies composition
     elements: list = field(default_factory=list)  # with composition_model: pick the stoichiometry
-    composition_model: str = ""
-    max_atoms: int = 12
-    seed: int = 0
-    max_cycles: int = 20
-    overlap: bool = True
+    composition_model: str = ""  # model file of `xtalnn composition train` that picks the stoichiometry
+    max_atoms: int = 12  # largest cell the composition model may pick (atoms)
+    seed: int = 0  # the campaign's random seed (GA runs, splits, weights)
+    max_cycles: int = 20  # cycles at most before the final GA
+    overlap: bool = True  # train cycle c while the GA and labelling of cycle c + 1 run
     min_loss: float = 0.01  # eV/atom
     energy_window: float = 5.0  # eV/atom above the lowest labelled energy; 0 = no window
     low_energy_scale: float = 0.25  # eV/atom; 0 = uniform loss weights
-    warm_start: bool = True
+    warm_start: bool = True  # start each model from the previous model's weights
     ga: GAConfig = field(default_factory=GAConfig)
     oracle: OracleConfig = field(default_factory=OracleConfig)
     training: dict = field(default_factory=dict)  # TrainConfig keys
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
-    database: str = "campaign.db"
+    database: str = "campaign.db"  # SQLite file (relative to the campaign folder) or postgresql://user@host:port/db
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     source: str = ""  # the file it was read from
 

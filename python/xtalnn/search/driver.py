@@ -177,8 +177,9 @@ def _run_steps(
         return rec
 
     population: list[Record] = []
+    started = time.perf_counter()
 
-    def progress(gen: int) -> None:
+    def progress(gen: int, improved_at: int = 0) -> None:
         best = population[0]
         energies = np.array([r.energy_per_atom for r in population])
         groups = len({r.spacegroup for r in population})
@@ -186,7 +187,7 @@ def _run_steps(
             f"{tag} gen {gen:4d}  best {best.energy_per_atom:.4f} eV/atom (sg {best.spacegroup})"
             f"  diversity {groups} space groups, spread {energies.std():.3f} eV/atom"
             f"  evals {counters['evaluations']} dup {counters['duplicates']}"
-            f" failed {counters['failed']}"
+            f" failed {counters['failed']}  {_time_left(cfg.ga, gen, improved_at, counters, time.perf_counter() - started)}"
         )
 
     def merge(records: list[Record]) -> None:
@@ -236,14 +237,37 @@ def _run_steps(
             if counters["new_evaluations"] > new:
                 yield
         merge(children)
-        progress(gen)
-        if population[0].energy_per_atom < best - cfg.ga.energy_tol:
+        improved = population[0].energy_per_atom < best - cfg.ga.energy_tol
+        progress(gen, gen if improved else improved_at)
+        if improved:
             best, improved_at = population[0].energy_per_atom, gen
         elif cfg.ga.stall_generations and gen - improved_at >= cfg.ga.stall_generations:
             log(f"{tag} stopped at generation {gen}: the best ({best:.4f} eV/atom) has not improved by more than "
                 f"{cfg.ga.energy_tol} eV/atom for {gen - improved_at} generations (stall_generations)")
             break
     return counters
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(max(seconds, 0.0)))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _time_left(ga: GASettings, gen: int, improved_at: int, counters: dict, elapsed: float) -> str:
+    """``elapsed 01:23, left ≤04:10 (~00:40 at a stall stop, gen 15)``: the run's wall time, and the time
+    to its last generation and to the stall stop (if the best does not improve again), at this
+    session's seconds per new evaluation (runs sharing a process advance together, so this includes
+    theirs)."""
+    text = f"elapsed {_clock(elapsed)}"
+    if not counters["new_evaluations"]:
+        return text
+    per_child = elapsed / counters["new_evaluations"] * ga.children
+    text += f", left ≤{_clock((ga.generations - gen) * per_child)}"
+    stall = improved_at + ga.stall_generations
+    if ga.stall_generations and stall < ga.generations:
+        text += f" (~{_clock((stall - gen) * per_child)} at a stall stop, gen {stall})"
+    return text
 
 
 def _run_tasks(tasks: list[tuple]) -> list[dict]:
