@@ -45,9 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"xtalnn {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # bad input, missing or unwritable file: one line naming it
+        print(f"xtalnn {args.command}: error: {error_line(err)}", file=sys.stderr)
         return 1
+
+
+def error_line(err: Exception) -> str:
+    """The one-line message of a user-facing error; an OSError names its file first."""
+    if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in (err.strerror or ""):
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err)
 
 
 if __name__ == "__main__":

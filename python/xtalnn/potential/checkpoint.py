@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from xtalnn.io.archive import verify_zip
 from xtalnn.io.atomic import atomic_write
 
 CHECKPOINT_VERSION = 1
@@ -35,11 +36,27 @@ def save_checkpoint(state: dict, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save({"version": CHECKPOINT_VERSION, **state}, tmp))
 
 
+CHECKPOINT_KEYS = ("model_args", "best_state", "last_state", "config", "split", "fingerprint", "descriptor",
+                   "epoch", "best_epoch", "best_loss", "sources")
+
+
 def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`save_checkpoint`; a missing file is FileNotFoundError."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-    return torch.load(path, weights_only=False)
+    """A checkpoint written by :func:`save_checkpoint`, verified first: the archive's checksums
+    (:func:`~xtalnn.io.archive.verify_zip`), its version and its keys. A missing file is
+    FileNotFoundError; a damaged, foreign or other-version file a ValueError naming it."""
+    verify_zip(path, "training checkpoint")
+    try:
+        ckpt = torch.load(path, weights_only=False)
+    except Exception as err:  # unpickling raises many types for files that are not checkpoints
+        raise ValueError(f"{path}: not an xtalnn training checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+        version = ckpt.get("version") if isinstance(ckpt, dict) else None
+        raise ValueError(f"{path}: not an xtalnn training checkpoint of version {CHECKPOINT_VERSION} "
+                         f"(version {version!r})")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: training checkpoint lacks {', '.join(missing)}")
+    return ckpt
 
 
 HISTORY_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "train_energy_rmse_meV_per_atom",

@@ -24,6 +24,8 @@ def register(sub) -> None:
                    help="seed: the seed paper's ACSF 2×10 tanh Adam 1e-4 batch 1 (with --descriptor chebyshev: "
                         "Adamax 1e-3 batch 8)")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing MODEL.pt and its side files (MODEL.ckpt, history, plots) with a new run")
     p.add_argument("--init-from", metavar="MODEL", help="start from this model file's (or checkpoint's) weights, "
                                                          "scaling and reference energies (warm start)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -62,6 +64,11 @@ def register(sub) -> None:
     g.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
                    help=f"fractions (default {' '.join(map(str, d.split))})")
     g.add_argument("--seed", type=int, help=f"split, initial weights and shuffling (default {d.seed})")
+    g.add_argument("--committee", type=int, metavar="N",
+                   help=f"train N networks over one descriptor pass into one model file (member m: seed + m; "
+                        f"the calculator and pair_style xtalnn report their spread; default {d.committee})")
+    g.add_argument("--committee-bootstrap", action=argparse.BooleanOptionalAction,
+                   help="each committee member trains on a bootstrap resample of the training split")
     g.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     g.add_argument("--limit", type=int, help="read at most this many structures per --data path")
     g.add_argument("--max-time", type=float, help="stop after this many minutes of training in all (with --resume: a new limit)")
@@ -72,6 +79,7 @@ def register(sub) -> None:
     p.add_argument("--data", action="append", required=True, metavar="PATH")
     p.add_argument("--limit", type=int)
     p.add_argument("--parity", metavar="PNG", help="write a parity plot")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --parity file")
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=run_eval)
 
@@ -79,20 +87,25 @@ def register(sub) -> None:
     p.add_argument("model")
     p.add_argument("files", nargs="+", metavar="FILE", help="structure files (any source read by --data)")
     p.add_argument("-o", "--output", default="predictions.extxyz",
-                   help="extxyz with energy, forces, stress, per-atom energies (default predictions.extxyz)")
+                   help="extxyz with energy, forces, stress, per-atom energies (default predictions.extxyz); "
+                        "a structure that cannot be predicted is written with its reason in info['error']")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any structure could not be predicted")
     p.set_defaults(func=run_predict)
 
     p = sub.add_parser("export", help="write the model file from a training checkpoint (best state)")
     p.add_argument("checkpoint", help="MODEL.ckpt written by `xtalnn train`")
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
     p.add_argument("--last", action="store_true", help="export the last state instead of the best")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     p.set_defaults(func=run_export)
 
 
 _TRAIN_KEYS = ("force_fraction", "cache_derivatives", "lbfgs_iterations", "descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
                "acsf_angular_eta", "acsf_angular", "hidden", "activation", "optimizer", "lr", "weight_decay",
                "batch_size", "epochs", "schedule", "lr_factor", "lr_patience", "min_lr", "patience",
-               "force_weight", "split", "seed", "threads", "limit", "max_time")
+               "force_weight", "split", "seed", "threads", "limit", "max_time", "committee",
+               "committee_bootstrap")
 
 
 def read_config_file(path: str) -> dict:
@@ -116,8 +129,13 @@ def config_from_args(args):
     """TrainConfig from (lowest to highest priority) defaults, --preset, --config, explicit options."""
     from xtalnn.potential.config import TrainConfig, preset
 
+    from xtalnn.io.settings import check_types
+
     values: dict = {}
     file_values = read_config_file(args.config) if args.config else {}
+    if not isinstance(file_values, dict):
+        raise ValueError(f"{args.config}: a training config is a table of TrainConfig keys")
+    check_types(TrainConfig, file_values, f"{args.config}: ")
     descriptor = args.descriptor or file_values.get("descriptor", "acsf")
     if args.preset:
         values.update(preset(args.preset, descriptor))
@@ -134,11 +152,19 @@ def config_from_args(args):
 
 
 def run_train(args) -> int:
+    from xtalnn.io.outputs import check_output_file, check_output_files
+    from xtalnn.potential.checkpoint import output_paths
     from xtalnn.potential.train import TrainConfig, train
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    inputs = [*args.data, args.init_from, args.config]
+    paths = output_paths(args.output)
+    if args.resume:  # the run's own files are replaced as it goes on
+        check_output_file(paths["model"], inputs, overwrite=True)
+    else:
+        check_output_files(paths.values(), inputs, args.overwrite, flag="--overwrite (or --resume to continue)")
     config = TrainConfig() if args.resume else config_from_args(args)
     result = train(config, args.data, args.output, resume=args.resume, progress=not args.quiet,
                    epochs=args.epochs if args.resume else None, log=log,
@@ -161,9 +187,12 @@ def _graphs(meta, paths, limit=None, require_energy=True):
 
 
 def run_eval(args) -> int:
-    from xtalnn.potential.modelfile import load_model
+    from xtalnn.io.outputs import check_output_file
     from xtalnn.potential.evaluate import evaluate
+    from xtalnn.potential.modelfile import load_model
 
+    if args.parity:
+        check_output_file(args.parity, [args.model, *args.data], args.overwrite)
     model, meta = load_model(args.model)
     graphs = _graphs(meta, args.data, args.limit)
     ev = evaluate(model, graphs, batch_size=args.batch_size)
@@ -178,57 +207,86 @@ def run_eval(args) -> int:
     return 0
 
 
-def run_predict(args) -> int:
+def _predicted(calc, atoms, where: str):
+    """A copy of ``atoms`` with the model's energy, forces, stress (periodic cells) and per-atom energies
+    (``arrays['energies']``, eV) and its count of extrapolating atoms; ValueError if it cannot be
+    predicted (elements outside the model, overlapping atoms, a non-finite result)."""
     import warnings
 
+    import numpy as np
     from ase.calculators.singlepoint import SinglePointCalculator
+
+    from xtalnn.neighbors import check_atoms
+
+    check_atoms(atoms)
+    atoms = atoms.copy()
+    props = ["energy", "forces", "energies"] + (["stress"] if atoms.pbc.all() else [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calc.calculate(atoms, props)
+    for w in caught:
+        print(f"{where}: {w.message}", file=sys.stderr)
+    results = dict(calc.results)
+    bad = [k for k in ("energy", "forces", "stress") if k in results and not np.all(np.isfinite(results[k]))]
+    if bad:
+        raise ValueError(f"the model's {' and '.join(bad)} are not finite")
+    atoms.arrays["energies"] = results["energies"]
+    atoms.info["n_extrapolating"] = results["n_extrapolating"]
+    atoms.calc = SinglePointCalculator(atoms, **{k: results[k] for k in ("energy", "free_energy", "forces",
+                                                                           "stress") if k in results})
+    return atoms
+
+
+def _unpredicted(atoms, reason: str):
+    """A copy of ``atoms`` without any energy, marked with ``info['error'] = reason``."""
+    atoms = atoms.copy()
+    for key in ("energy", "free_energy", "n_extrapolating"):
+        atoms.info.pop(key, None)
+    atoms.info["error"] = reason
+    return atoms
+
+
+def run_predict(args) -> int:
     from ase.io import write
 
-    from xtalnn.potential.calculator import XtalnnCalculator
+    from xtalnn.io.atomic import atomic_write
+    from xtalnn.io.outputs import check_output_file, report_skipped
     from xtalnn.io.structures import read_structures
+    from xtalnn.potential.calculator import XtalnnCalculator
 
+    check_output_file(args.output, [args.model, *args.files], args.overwrite)
     calc = XtalnnCalculator(args.model)
-    out = []
-    for path in args.files:
-        for atoms in read_structures(path):
-            atoms = atoms.copy()
-            atoms.calc = calc
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                props = ["energy", "forces", "energies"] + (["stress"] if atoms.pbc.all() else [])
-                calc.calculate(atoms, props)
-            for w in caught:
-                print(f"{path}: {w.message}", file=sys.stderr)
-            results = dict(calc.results)
-            name = atoms.info.get("source", path)
-            print(f"{name}\t{len(atoms)} atoms\tE = {results['energy']:.6f} eV\t"
-                  f"{results['energy'] / len(atoms):.6f} eV/atom\textrapolating atoms {results['n_extrapolating']}")
-            atoms.arrays["energies"] = results["energies"]
-            atoms.info["n_extrapolating"] = results["n_extrapolating"]
-            atoms.calc = SinglePointCalculator(atoms, **{k: results[k] for k in ("energy", "free_energy", "forces",
-                                                                                   "stress") if k in results})
-            out.append(atoms)
-    write(args.output, out, format="extxyz")
-    print(f"{len(out)} structures → {args.output}", file=sys.stderr)
-    return 0
+    inputs = [(path, k, atoms) for path in args.files for k, atoms in enumerate(read_structures(path))]
+    out, skipped = [], []
+    for path, k, atoms in inputs:
+        name = f"{path}[{k}]"
+        try:
+            atoms = _predicted(calc, atoms, name)
+        except (ValueError, RuntimeError) as err:  # this structure only: the others are still predicted
+            reason = str(err).splitlines()[0]
+            skipped.append(f"{name}: {reason}")
+            out.append(_unpredicted(atoms, reason))
+            continue
+        e = atoms.get_potential_energy()
+        print(f"{name}\t{len(atoms)} atoms\tE = {e:.6f} eV\t{e / len(atoms):.6f} eV/atom\t"
+              f"extrapolating atoms {atoms.info['n_extrapolating']}")
+        out.append(atoms)
+    atomic_write(args.output, lambda tmp: write(tmp, out, format="extxyz"), suffix=".extxyz")
+    print(f"{len(out) - len(skipped)} structures predicted → {args.output}", file=sys.stderr)
+    report_skipped(skipped, len(out), "structures", "info['error']")
+    return 1 if skipped and args.strict else 0
 
 
 def run_export(args) -> int:
-    import torch
-
-    from xtalnn.potential.modelfile import save_model
+    from xtalnn.io.outputs import check_output_file
+    from xtalnn.potential.checkpoint import load_checkpoint
     from xtalnn.potential.model import Potential
+    from xtalnn.potential.modelfile import save_model
 
-    from pathlib import Path
-
-    if not Path(args.checkpoint).is_file():
-        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint")
-    try:
-        ckpt = torch.load(args.checkpoint, weights_only=False)
-        model = Potential(**ckpt["model_args"])
-        model.load_state_dict(ckpt["last_state" if args.last else "best_state"])
-    except (KeyError, RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{args.checkpoint}: not an xtalnn training checkpoint ({err})") from err
+    check_output_file(args.output, [args.checkpoint], args.overwrite)
+    ckpt = load_checkpoint(args.checkpoint)
+    model = Potential(**ckpt["model_args"])
+    model.load_state_dict(ckpt["last_state" if args.last else "best_state"])
     h = ckpt.get("history", [])
     save_model(model, args.output, descriptor=ckpt["descriptor"],
                training_data={"fingerprint": ckpt["fingerprint"], "n_train": len(ckpt["split"]["train"]),

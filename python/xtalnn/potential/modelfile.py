@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 
 import torch
 
+from xtalnn.io.archive import DamagedFileError, verify_zip
 from xtalnn.io.atomic import atomic_write
 from xtalnn.potential.model import FORMAT_VERSION, Potential
 
@@ -77,17 +78,22 @@ def save_model(model: Potential, path, **metadata) -> dict:
 
 
 def read_metadata(path) -> dict:
-    """The metadata of a model file, read from the archive without loading the module."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such model file")
+    """The metadata of a model file, read from the archive without loading the module; the archive's
+    checksums are verified first (:func:`xtalnn.io.archive.verify_zip`), so a damaged file is refused."""
+    try:
+        verify_zip(path, "TorchScript model file")
+    except DamagedFileError as err:
+        raise ModelFormatError(str(err)) from None
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.endswith(f"extra/{METADATA_FILE}")]
             if not names:
                 raise ModelFormatError(f"{path}: not an xtalnn potential (no {METADATA_FILE} inside)")
             meta = json.loads(archive.read(names[0]))
-    except zipfile.BadZipFile as err:
+    except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFormatError(f"{path}: not a TorchScript model file ({err})") from err
+    if not isinstance(meta, dict):
+        raise ModelFormatError(f"{path}: {METADATA_FILE} is not a JSON object")
     if meta.get("format") != FORMAT:
         raise ModelFormatError(f"{path}: format {meta.get('format')!r} is not {FORMAT!r}")
     version = meta.get("format_version")
@@ -105,7 +111,10 @@ def load_model(path, map_location: str = "cpu"):
 
     meta = read_metadata(path)
     load_library()
-    module = torch.jit.load(str(path), map_location=map_location)
+    try:
+        module = torch.jit.load(str(path), map_location=map_location)
+    except RuntimeError as err:
+        raise ModelFormatError(f"{path}: not a loadable TorchScript model ({str(err).splitlines()[0]})") from None
     if int(module.format_version) != FORMAT_VERSION:
         raise ModelFormatError(f"{path}: module format version {module.format_version} != {FORMAT_VERSION}")
     return module.eval(), meta

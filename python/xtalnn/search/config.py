@@ -62,7 +62,10 @@ class GASettings:
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
-        _check_types(self)
+        from xtalnn.io.settings import check_instance_types, check_items
+
+        check_instance_types(self)
+        check_items("systems", self.systems, str)
         bad = [s for s in self.systems if s not in CRYSTAL_SYSTEMS]
         if bad or not self.systems:
             raise ValueError(f"systems: unknown crystal system(s) {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
@@ -100,6 +103,9 @@ class GASettings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        from xtalnn.io.settings import check_types
+
+        check_types(cls, values)  # before __post_init__ turns systems = "cubic" into letters
         settings = cls(**values)
         settings.check()
         return settings
@@ -110,18 +116,6 @@ def _pair(key) -> tuple[str, str]:
     if not a or not b:
         raise ValueError(f"min_distances: {key!r} is not an element pair 'A-B'")
     return a, b
-
-
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list, tuple),
-          "dict": (dict,), "float | None": (int, float, type(None))}
-
-
-def _check_types(settings) -> None:
-    """ValueError for a setting of the wrong type (a TOML string where a number belongs, …)."""
-    for f in dataclasses.fields(settings):
-        value, allowed = getattr(settings, f.name), _TYPES.get(str(f.type))
-        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
-            raise ValueError(f"{f.name} must be {f.type}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------- command line
