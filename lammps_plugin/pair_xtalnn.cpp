@@ -1,6 +1,7 @@
 // pair_style xtalnn (see pair_xtalnn.h). LAMMPS headers only: the torch side is in xtalnn_model.cpp.
 #include "pair_xtalnn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,8 @@ PairXtalnn::PairXtalnn(LAMMPS *lmp) : Pair(lmp) {
   manybody_flag = 1;
   no_virial_fdotr_compute = 1;  // the virial is summed over edges (also per atom)
   centroidstressflag = CENTROID_NOTAVAIL;
+  nextra = 2;  // `compute pair xtalnn`: max force deviation (eV/Å), energy standard deviation (eV)
+  pvector = new double[nextra]();
 }
 
 PairXtalnn::~PairXtalnn() {
@@ -32,6 +35,9 @@ PairXtalnn::~PairXtalnn() {
     memory->destroy(setflag);
     memory->destroy(cutsq);
   }
+  memory->destroy(member_force_);
+  memory->destroy(force_deviation_);
+  delete[] pvector;
 }
 
 void PairXtalnn::allocate() {
@@ -53,9 +59,16 @@ void PairXtalnn::settings(int narg, char **arg) {
     } else if (key == "extrapolation_tolerance") {
       tolerance_ = utils::numeric(FLERR, arg[k + 1], false, lmp);
       if (!(tolerance_ >= 0)) error->all(FLERR, "pair_style xtalnn: extrapolation_tolerance must be >= 0");
+    } else if (key == "deviation_every") {
+      deviation_every_ = utils::bnumeric(FLERR, arg[k + 1], false, lmp);
+      if (deviation_every_ < 0) error->all(FLERR, "pair_style xtalnn: deviation_every must be >= 0 (0: never)");
+    } else if (key == "deviation_threshold") {
+      deviation_threshold_ = utils::numeric(FLERR, arg[k + 1], false, lmp);
+      if (!(deviation_threshold_ >= 0))
+        error->all(FLERR, "pair_style xtalnn: deviation_threshold must be >= 0 eV/Angstrom (0: no warning)");
     } else {
       error->all(FLERR, "pair_style xtalnn: unknown keyword {} (known: extrapolation_every N, "
-                 "extrapolation_tolerance X)", key);
+                 "extrapolation_tolerance X, deviation_every N, deviation_threshold X)", key);
     }
   }
 }
@@ -90,6 +103,8 @@ void PairXtalnn::coeff(int narg, char **arg) {
   }
   for (int i = 1; i <= ntypes; ++i)
     for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+  n_members_ = model_->n_members();
+  comm_reverse = n_members_ > 1 ? static_cast<int>(3 * n_members_) : 0;  // members' forces on ghosts
   if (comm->me == 0) utils::logmesg(lmp, "pair xtalnn: {}: {}\n", model_path_, model_->summary());
 }
 
@@ -153,6 +168,18 @@ void PairXtalnn::compute(int eflag, int vflag) {
   energy_.resize(nlocal);
   edge_grad_.resize(3 * E);
   const bool check = check_every_ > 0 && update->ntimestep % check_every_ == 0 && update->ntimestep != last_check_;
+  if (force_deviation_flag_ && n_members_ < 2)
+    error->all(FLERR, "pair_style xtalnn: force_deviation needs a committee model file (xtalnn train --committee N); "
+               "{} has one network", model_path_);
+  const bool deviation =
+      n_members_ > 1 && (force_deviation_flag_ || (deviation_every_ > 0 && update->ntimestep % deviation_every_ == 0));
+  xtalnn_lammps::Model::Members members;
+  if (deviation) {
+    member_energy_.resize(n_members_ * nlocal);
+    member_grad_.resize(n_members_ * 3 * E);
+    members.energy = member_energy_.data();
+    members.edge_grad = member_grad_.data();
+  }
 
   xtalnn_lammps::EdgeList edges;
   edges.n_all = static_cast<int64_t>(species_.size());
@@ -163,7 +190,7 @@ void PairXtalnn::compute(int eflag, int vflag) {
   edges.n_edges = E;
   int64_t outside = 0;
   try {
-    outside = model_->compute(edges, energy_.data(), edge_grad_.data(), check);
+    outside = model_->compute(edges, energy_.data(), edge_grad_.data(), check, deviation ? &members : nullptr);
   } catch (const std::exception &err) {
     error->one(FLERR, "pair_style xtalnn: {}", err.what());
   }
@@ -192,6 +219,95 @@ void PairXtalnn::compute(int eflag, int vflag) {
     }
   }
   if (check) report_extrapolation(outside);
+  if (deviation) model_deviation(nlocal);
+}
+
+void PairXtalnn::model_deviation(int nlocal) {
+  const int M = static_cast<int>(n_members_), nall = nlocal + atom->nghost;
+  const int64_t E = n_edges_;
+  if (atom->nmax > nmax_) {
+    nmax_ = atom->nmax;
+    memory->destroy(member_force_);
+    memory->destroy(force_deviation_);
+    memory->create(member_force_, nmax_, 3 * M, "pair:member_force");
+    memory->create(force_deviation_, nmax_, "pair:force_deviation");
+  }
+  for (int i = 0; i < nall; ++i)
+    for (int k = 0; k < 3 * M; ++k) member_force_[i][k] = 0.0;
+  for (int m = 0; m < M; ++m)  // as the forces: f_i += g, f_j −= g for every edge i → j
+    for (int64_t e = 0; e < E; ++e) {
+      const int i = static_cast<int>(edge_index_[e]), j = static_cast<int>(edge_index_[E + e]);
+      const double *g = &member_grad_[(m * E + e) * 3];
+      for (int c = 0; c < 3; ++c) {
+        member_force_[i][3 * m + c] += g[c];
+        member_force_[j][3 * m + c] -= g[c];
+      }
+    }
+  comm->reverse_comm(this);  // ghosts' member forces onto their owners
+  double max_here = 0.0;
+  for (int i = 0; i < nlocal; ++i) {
+    double mean[3] = {0, 0, 0}, spread = 0.0;
+    for (int m = 0; m < M; ++m)
+      for (int c = 0; c < 3; ++c) mean[c] += member_force_[i][3 * m + c] / M;
+    for (int m = 0; m < M; ++m)
+      for (int c = 0; c < 3; ++c) {
+        const double d = member_force_[i][3 * m + c] - mean[c];
+        spread += d * d;
+      }
+    force_deviation_[i] = std::sqrt(spread / M);
+    max_here = std::max(max_here, force_deviation_[i]);
+  }
+  std::vector<double> energy_here(M, 0.0), energy(M, 0.0);
+  for (int m = 0; m < M; ++m)
+    for (int i = 0; i < nlocal; ++i) energy_here[m] += member_energy_[static_cast<int64_t>(m) * nlocal + i];
+  MPI_Allreduce(energy_here.data(), energy.data(), M, MPI_DOUBLE, MPI_SUM, world);
+  double max_deviation = 0.0;
+  MPI_Allreduce(&max_here, &max_deviation, 1, MPI_DOUBLE, MPI_MAX, world);
+  double mean_energy = 0.0, energy_var = 0.0;
+  for (double x : energy) mean_energy += x / M;
+  for (double x : energy) energy_var += (x - mean_energy) * (x - mean_energy) / M;
+  // compute pair sums pvector over the ranks: the global values live on rank 0
+  pvector[0] = comm->me == 0 ? max_deviation : 0.0;
+  pvector[1] = comm->me == 0 ? std::sqrt(energy_var) : 0.0;
+
+  if (deviation_threshold_ > 0 && max_deviation > deviation_threshold_ && update->ntimestep != last_deviation_) {
+    bigint above_here = 0, above = 0;
+    for (int i = 0; i < nlocal; ++i) above_here += force_deviation_[i] > deviation_threshold_;
+    MPI_Allreduce(&above_here, &above, 1, MPI_LMP_BIGINT, MPI_SUM, world);
+    if (comm->me == 0)
+      error->warning(FLERR, "pair xtalnn: step {}: force deviation of the {}-member committee up to {:.4g} eV/A, "
+                     "above deviation_threshold {:.4g} eV/A on {} of {} atoms (energy std {:.4g} eV)",
+                     update->ntimestep, M, max_deviation, deviation_threshold_, above, atom->natoms,
+                     std::sqrt(energy_var));
+  }
+  last_deviation_ = update->ntimestep;
+}
+
+int PairXtalnn::pack_reverse_comm(int n, int first, double *buf) {
+  const int width = 3 * static_cast<int>(n_members_);
+  int k = 0;
+  for (int i = first; i < first + n; ++i)
+    for (int c = 0; c < width; ++c) buf[k++] = member_force_[i][c];
+  return k;
+}
+
+void PairXtalnn::unpack_reverse_comm(int n, int *list, double *buf) {
+  const int width = 3 * static_cast<int>(n_members_);
+  int k = 0;
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < width; ++c) member_force_[list[i]][c] += buf[k++];
+}
+
+void *PairXtalnn::extract(const char *name, int &dim) {
+  dim = 0;
+  if (strcmp(name, "force_deviation_flag") == 0) return &force_deviation_flag_;  // fix pair's trigger
+  return nullptr;
+}
+
+void *PairXtalnn::extract_peratom(const char *name, int &ncol) {
+  ncol = 0;
+  if (strcmp(name, "force_deviation") == 0) return force_deviation_;
+  return nullptr;
 }
 
 void PairXtalnn::report_extrapolation(int64_t n_outside_here) {

@@ -76,6 +76,7 @@ Model::Model(const std::string &model_path, const std::string &ops_library, doub
   for (const auto &element : m.attr("elements").toListRef()) elements_.push_back(element.toStringRef());
   cutoff_ = m.attr("cutoff").toDouble();
   n_features_ = m.attr("descriptor_max").toTensor().size(1);
+  n_members_ = m.hasattr("n_members") ? m.attr("n_members").toInt() : 1;  // files before committees: one
   impl_->tolerance = tolerance;
   kind_ = m.hasattr("descriptor_kind") ? m.attr("descriptor_kind").toStringRef() : "?";
 }
@@ -88,10 +89,12 @@ std::string Model::summary() const {
   for (const auto &e : elements_) out << ' ' << e;
   out << ", cutoff " << cutoff_ << " A, " << kind_ << " descriptor with " << n_features_ << " features, "
       << at::get_num_threads() << " torch thread(s)";
+  if (n_members_ > 1) out << ", a committee of " << n_members_ << " networks";
   return out.str();
 }
 
-int64_t Model::compute(const EdgeList &edges, double *energy, double *edge_grad, bool count_extrapolating) {
+int64_t Model::compute(const EdgeList &edges, double *energy, double *edge_grad, bool count_extrapolating,
+                       const Members *members) {
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   const int64_t E = edges.n_edges, n_local = edges.n_local;
@@ -99,23 +102,49 @@ int64_t Model::compute(const EdgeList &edges, double *energy, double *edge_grad,
   const torch::Tensor edge_index = torch::from_blob(const_cast<int64_t *>(edges.edge_index), {2, E}, i64);
   const torch::Tensor vec =
       torch::from_blob(const_cast<double *>(edges.edge_vec), {E, 3}, f64).set_requires_grad(true);
+  const bool committee = members != nullptr && n_members_ > 1;
   torch::Tensor G, atomic;
   try {
     G = impl_->module.run_method("descriptors", species, edge_index, vec, n_local).toTensor();
-    atomic = impl_->module.run_method("atomic_energies", species.narrow(0, 0, n_local), G).toTensor();
+    atomic = impl_->module.run_method(committee ? "member_energies" : "atomic_energies",
+                                      species.narrow(0, 0, n_local), G).toTensor();
   } catch (const std::exception &err) {
     throw ModelError("model evaluation failed: " + first_line(err));
   }
-  const torch::Tensor e = atomic.detach().to(torch::kFloat64).contiguous();
-  std::memcpy(energy, e.data_ptr<double>(), sizeof(double) * n_local);
-  torch::Tensor grad;
-  if (E > 0 && atomic.requires_grad())
-    grad = torch::autograd::grad({atomic.sum()}, {vec}, {}, /*retain_graph=*/false, /*create_graph=*/false,
-                                 /*allow_unused=*/true)[0];
-  if (grad.defined())
-    std::memcpy(edge_grad, grad.to(torch::kFloat64).contiguous().data_ptr<double>(), sizeof(double) * 3 * E);
-  else
-    std::memset(edge_grad, 0, sizeof(double) * 3 * E);
+  if (!committee) {
+    const torch::Tensor e = atomic.detach().to(torch::kFloat64).contiguous();
+    std::memcpy(energy, e.data_ptr<double>(), sizeof(double) * n_local);
+    torch::Tensor grad;
+    if (E > 0 && atomic.requires_grad())
+      grad = torch::autograd::grad({atomic.sum()}, {vec}, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                   /*allow_unused=*/true)[0];
+    if (grad.defined())
+      std::memcpy(edge_grad, grad.to(torch::kFloat64).contiguous().data_ptr<double>(), sizeof(double) * 3 * E);
+    else
+      std::memset(edge_grad, 0, sizeof(double) * 3 * E);
+  } else {  // [M, n_local]: each member's backward pass through the one descriptor graph
+    const torch::Tensor e = atomic.detach().to(torch::kFloat64).contiguous();
+    std::memcpy(members->energy, e.data_ptr<double>(), sizeof(double) * n_members_ * n_local);
+    const torch::Tensor mean = e.mean(0).contiguous();
+    std::memcpy(energy, mean.data_ptr<double>(), sizeof(double) * n_local);
+    const torch::Tensor totals = atomic.sum(1);
+    for (int64_t m = 0; m < n_members_; ++m) {
+      double *out = members->edge_grad + m * 3 * E;
+      torch::Tensor grad;
+      if (E > 0 && atomic.requires_grad())
+        grad = torch::autograd::grad({totals[m]}, {vec}, {}, /*retain_graph=*/m + 1 < n_members_,
+                                     /*create_graph=*/false, /*allow_unused=*/true)[0];
+      if (grad.defined())
+        std::memcpy(out, grad.to(torch::kFloat64).contiguous().data_ptr<double>(), sizeof(double) * 3 * E);
+      else
+        std::memset(out, 0, sizeof(double) * 3 * E);
+    }
+    for (int64_t k = 0; k < 3 * E; ++k) {
+      double sum = 0;
+      for (int64_t m = 0; m < n_members_; ++m) sum += members->edge_grad[m * 3 * E + k];
+      edge_grad[k] = sum / n_members_;
+    }
+  }
   if (!count_extrapolating || n_local == 0) return 0;
   try {  // the model file's own rule, the one the ASE calculator calls too
     const torch::Tensor outside =

@@ -38,12 +38,21 @@ class Model {
   const std::vector<std::string> &elements() const { return elements_; }
   double cutoff() const { return cutoff_; }                  // Å
   int64_t n_features() const { return n_features_; }
+  int64_t n_members() const { return n_members_; }           // networks of a committee (1: a single model)
   std::string summary() const;                                // one line for the log
 
   // Atomic energies (eV) of the n_local centres into `energy`, ∂E/∂edge_vec (eV/Å) into `edge_grad`
-  // [E, 3], E = Σ energy. With `count_extrapolating`, also returns how many centres have descriptors
-  // outside the training range; otherwise returns 0.
-  int64_t compute(const EdgeList &edges, double *energy, double *edge_grad, bool count_extrapolating);
+  // [E, 3], E = Σ energy (for a committee: the members' mean). With `count_extrapolating`, also returns
+  // how many centres have descriptors outside the training range; otherwise returns 0.
+  // `members` (committees only): each member's atomic energies [M, n_local] (eV) and ∂E_m/∂edge_vec
+  // [M, E, 3] (eV/Å) as well, from the one descriptor pass (one backward pass per member; the mean's
+  // gradient is their average).
+  struct Members {
+    double *energy = nullptr;     // [M, n_local]
+    double *edge_grad = nullptr;  // [M, E, 3]
+  };
+  int64_t compute(const EdgeList &edges, double *energy, double *edge_grad, bool count_extrapolating,
+                  const Members *members = nullptr);
 
  private:
   struct Impl;
@@ -52,6 +61,7 @@ class Model {
   std::string kind_;
   double cutoff_ = 0;
   int64_t n_features_ = 0;
+  int64_t n_members_ = 1;
 };
 
 }  // namespace xtalnn_lammps

@@ -298,3 +298,69 @@ def test_plugin_autoloads_from_lammps_plugin_path(plugin, model, tio2_all, tmp_p
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     energy = float(re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1))
     assert energy == pytest.approx(calculator_properties(model, atoms)["energy"], abs=1e-8)
+
+
+# -- committee models: the model deviation (DP-GEN's) in LAMMPS ----------------------------------
+
+@pytest.fixture(scope="module")
+def committee_model(tio2_all, tmp_path_factory):
+    """Three seeded untrained members (ACSF 5 Å, 2×12 tanh) over one descriptor pass: their spread is large."""
+    from test_committee import untrained
+
+    from xtalnn.potential.model import Potential
+    from xtalnn.potential.modelfile import save_model
+
+    first = untrained(11, structures=[a for a in tio2_all if len(a) <= 24][::9][:20])
+    path = tmp_path_factory.mktemp("committee") / "committee.pt"
+    save_model(Potential.committee([first, untrained(12, first), untrained(13, first)]), path)
+    return path
+
+
+DEVIATION = """
+fix dev all pair 1 xtalnn force_deviation 1
+compute devi all pair xtalnn
+dump d all custom 1 deviation.dump id f_dev fx fy fz
+dump_modify d format float %.17g sort id
+thermo_style custom step pe c_devi[1] c_devi[2]
+run 0
+print "DEVIATION $(pe:%.17g) $(c_devi[1]:%.17g) $(c_devi[2]:%.17g)"
+"""
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_committee_force_deviation_equals_the_calculator(nprocs, plugin, committee_model, tio2_all, tmp_path):
+    """Per-atom ε_i through `fix pair`, max ε and σ_E through `compute pair`, energy and forces (the mean):
+    the same as XtalnnCalculator's, with 1 rank and with 2 (the members' ghost forces travel back)."""
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 2])))
+    atoms.rattle(0.05, seed=3)
+    calc = XtalnnCalculator(committee_model, warn=False)
+    calc.calculate(atoms.copy(), ["energy", "forces"])
+    ref = calc.results
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    style = "xtalnn deviation_every 0 deviation_threshold 0.001"
+    result = run_lmp(tmp_path, setup_lines(plugin, committee_model, pair_style=style) + DEVIATION, nprocs=nprocs)
+    energy, max_deviation, energy_std = map(float, re.search(r"^DEVIATION (.*)$", result.stdout, re.M).group(1).split())
+    rows = np.loadtxt(tmp_path / "deviation.dump", skiprows=9).reshape(len(atoms), -1)
+    assert energy == pytest.approx(ref["energy"], abs=1e-8)
+    np.testing.assert_allclose(rows[:, 2:5], ref["forces"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(rows[:, 1], ref["force_deviation"], rtol=0, atol=1e-8)
+    assert max_deviation == pytest.approx(ref["max_force_deviation"], abs=1e-8)
+    assert energy_std == pytest.approx(ref["energy_std"], abs=1e-8)
+    assert ref["max_force_deviation"] > 0.01 and ref["energy_std"] > 1e-3  # the members do disagree
+    assert re.search(rf"WARNING: pair xtalnn: step 0: force deviation of the 3-member committee up to \S+ eV/A, "
+                     rf"above deviation_threshold 0.001 eV/A on \d+ of {len(atoms)} atoms", result.stdout)
+
+
+def test_committee_deviation_every_n_steps_and_single_models_refuse_it(plugin, committee_model, model, tio2_all,
+                                                                         tmp_path):
+    atoms = in_lammps_frame(tio2_all[4])
+    write_data(tmp_path / "structure.data", atoms, ELEMENTS)
+    script = setup_lines(plugin, committee_model, pair_style="xtalnn deviation_every 5 deviation_threshold 0.001") \
+        + "velocity all create 300.0 4928459\nfix nve all nve\nrun 10\n"
+    warned = re.findall(r"WARNING: pair xtalnn: step (\d+): force deviation", run_lmp(tmp_path, script).stdout)
+    assert [int(s) for s in warned] == [0, 5, 10]
+    quiet = setup_lines(plugin, committee_model, pair_style="xtalnn deviation_every 5") + "run 10\n"
+    assert "force deviation" not in run_lmp(tmp_path, quiet).stdout  # no threshold, no warning
+    single = setup_lines(plugin, model) + "fix dev all pair 1 xtalnn force_deviation 1\nrun 0\n"
+    result = run_lmp(tmp_path, single, check=False)
+    assert result.returncode > 0 and "force_deviation needs a committee model file" in result.stdout
