@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("pymatgen")
 torch = pytest.importorskip("torch")
 
+from conftest import OQMD_CSV  # noqa: E402
 from xtalnn.enthalpy import CompositionDataError, CompositionModel, parse_formula, read_table  # noqa: E402
 from xtalnn.enthalpy.modelfile import save_enthalpy_model  # noqa: E402
 from xtalnn.enthalpy.features import (  # noqa: E402
@@ -31,14 +32,12 @@ from xtalnn.enthalpy.training import (  # noqa: E402
     train,
 )
 
-OQMD = "/work/shared/data/oqmd_formation_enthalpy_51k.csv.gz"
-if not os.path.exists(OQMD):
-    OQMD = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "oqmd_formation_enthalpy_51k.csv.gz")
+OQMD = str(OQMD_CSV)  # the shared data lookup of conftest.py (XTALNN_SHARED or ../shared)
 
 
 def _oqmd_rows(n: int) -> list[tuple[str, str]]:
     if not os.path.exists(OQMD):
-        pytest.skip("OQMD data set not available")
+        pytest.fail(f"shared data missing: {OQMD}")
     with gzip.open(OQMD, "rt") as fh:
         reader = csv.reader(fh)
         next(reader)
@@ -302,7 +301,7 @@ def test_cli_train_predict_rank(small_csv, tmp_path, capsys):
     capsys.readouterr()
     assert run("composition", "predict", out, "TiO2", "CaTiO3") == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "formula,prediction" and lines[1].startswith("TiO2,") and len(lines) == 3
+    assert lines[0] == "formula,prediction,error" and lines[1].startswith("TiO2,") and len(lines) == 3
     pred_csv = str(tmp_path / "pred.csv")
     assert run("composition", "predict", out, "--data", small_csv, "-o", pred_csv) == 0
     with open(pred_csv) as fh:
@@ -313,8 +312,14 @@ def test_cli_train_predict_rank(small_csv, tmp_path, capsys):
     assert run("composition", "rank", out, "--elements", "Ti", "O", "--max-atoms", "6", "--top", "4") == 0
     ranked = capsys.readouterr().out.strip().splitlines()
     assert ranked[0].startswith("rank,formula") and len(ranked) == 5
-    with pytest.raises(CompositionDataError, match="row 1: unknown element 'Qq'"):
-        run("composition", "predict", out, "Qq2O")
+    # a bad row is marked with its reason, the others are predicted; --strict makes it an exit code
+    assert run("composition", "predict", out, "Qq2O", "TiO2") == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(captured.out.splitlines()))
+    assert rows[0]["prediction"] == "" and "row 1: unknown element 'Qq'" in rows[0]["error"]
+    assert float(rows[1]["prediction"]) == pytest.approx(model.predict(["TiO2"])[0], abs=1e-6)
+    assert rows[1]["error"] == "" and "1 of 2 rows not predicted" in captured.err
+    assert run("composition", "predict", out, "Qq2O", "TiO2", "--strict") == 1
 
 
 # ---- slow: the real data set ------------------------------------------------------------------------------
@@ -327,7 +332,7 @@ def test_oqmd_one_fold_accuracy(arch, limit):
     from xtalnn.enthalpy.workflow import load_dataset
 
     if not os.path.exists(OQMD):
-        pytest.skip("OQMD data set not available")
+        pytest.fail(f"shared data missing: {OQMD}")
     data = load_dataset(OQMD)
     features = element_property_table(data.elements)
     cv = cross_validate(EnthalpyTrainConfig.for_arch(arch), data.x, data.y, features, folds=10, only_folds=[0])

@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="predict formation enthalpies (eV/atom) for formulas")
@@ -38,7 +39,10 @@ def register(subparsers) -> None:
     p.add_argument("formulas", nargs="*", help="formulas, e.g. TiO2 CaTiO3 (or use --data)")
     p.add_argument("--data", help="CSV or CSV.gz with a formula column")
     p.add_argument("--formula-column", default="formula")
-    p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+    p.add_argument("-o", "--output", help="CSV to write (default: stdout); a row that cannot be predicted keeps "
+                                          "an empty prediction and its reason in the error column")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any row could not be predicted")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("rank", help="rank the stoichiometries of a chemical system")
@@ -49,6 +53,7 @@ def register(subparsers) -> None:
                    help="order by distance to the hull of the predictions (default) or by enthalpy")  # fmt: skip
     p.add_argument("--top", type=int, default=None, help="list only the first N")
     p.add_argument("-o", "--output", help="CSV to write (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_rank)
 
 
@@ -57,24 +62,31 @@ def _help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _open_out(path: str | None):
-    return open(path, "w", newline="") if path else _NoClose(sys.stdout)
+def _write_csv(path: str | None, header: list, rows) -> None:
+    """CSV rows to ``path`` (atomically) or to stdout."""
+    if not path:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+        sys.stdout.flush()
+        return
+    from xtalnn.io.atomic import atomic_write
 
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
 
-class _NoClose:
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __enter__(self):
-        return self.stream
-
-    def __exit__(self, *exc):
-        self.stream.flush()
+    atomic_write(path, write)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from xtalnn.io.outputs import check_output_file
+
     from .workflow import train_and_save
 
+    check_output_file(args.output, [args.data], args.overwrite)
     summary = train_and_save(
         args.data, args.output, arch=args.arch, folds=args.folds, seed=args.seed,
         formula_column=args.formula_column, target_column=args.target_column,
@@ -89,36 +101,71 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict_rows(model, formulas: list[str]) -> tuple:
+    """Per formula: the prediction and ensemble spread (eV/atom; NaN for a row that cannot be predicted)
+    and the reason it cannot ("" when it can): unparseable, an element the model never saw, a
+    non-finite result. Rows are numbered from 1 in the reasons. Returns ``(mean, std or None, reasons)``."""
+    import numpy as np
+
+    from .data import CompositionDataError
+
+    errors = [""] * len(formulas)
+    x = np.zeros((len(formulas), len(model.elements)), dtype=np.float32)
+    for r, formula in enumerate(formulas):
+        try:
+            x[r] = model.fractions([formula], first_row=r + 1)[0]
+        except CompositionDataError as err:
+            errors[r] = str(err)
+    good = np.array([not e for e in errors], dtype=bool)
+    members = model.predict_fractions(x[good]).astype(np.float64)
+    mean = np.full(len(formulas), np.nan)
+    std = np.full(len(formulas), np.nan)
+    mean[good] = members.mean(axis=1) if len(members) else []
+    std[good] = members.std(axis=1) if len(members) else []
+    for r in np.where(good & ~(np.isfinite(mean) & np.isfinite(std)))[0]:
+        errors[r] = f"row {r + 1}: the prediction for {formulas[r]!r} is not finite"
+        mean[r] = std[r] = np.nan
+    return mean, (std if model.n_members > 1 else None), errors
+
+
 def _predict(args: argparse.Namespace) -> int:
+    from xtalnn.io.outputs import check_output_file, report_skipped
+
     from .data import read_table
     from .modelfile import CompositionModel
 
     if bool(args.data) == bool(args.formulas):
         raise ValueError("give either formulas as arguments or --data CSV (not both)")
+    if args.output:
+        check_output_file(args.output, [args.model, args.data], args.overwrite)
     formulas = args.formulas or read_table(args.data, args.formula_column, None, require_target=False).formulas
     model = CompositionModel.load(args.model)
-    mean, std = model.predict_with_uncertainty(formulas)
-    with _open_out(args.output) as out:
-        writer = csv.writer(out)
-        writer.writerow(["formula", "prediction"] + (["uncertainty"] if std is not None else []))
-        for i, formula in enumerate(formulas):
-            writer.writerow([formula, f"{mean[i]:.6f}"] + ([f"{std[i]:.6f}"] if std is not None else []))
-    return 0
+    mean, std, errors = predict_rows(model, formulas)
+    header = ["formula", "prediction"] + (["uncertainty"] if std is not None else []) + ["error"]
+    rows = ([formula, _num(mean[i])] + ([_num(std[i])] if std is not None else []) + [errors[i]]
+            for i, formula in enumerate(formulas))
+    _write_csv(args.output, header, rows)
+    skipped = [e for e in errors if e]
+    report_skipped(skipped, len(formulas), "rows", "the error column")
+    return 1 if skipped and args.strict else 0
 
 
 def _rank(args: argparse.Namespace) -> int:
+    from xtalnn.io.outputs import check_output_file
+
     from .modelfile import CompositionModel
     from .rank import rank_compositions
 
+    if args.output:
+        check_output_file(args.output, [args.model], args.overwrite)
     model = CompositionModel.load(args.model)
     rows = rank_compositions(model, args.elements, args.max_atoms, args.sort)
     if args.top is not None:
         rows = rows[: args.top]
-    with _open_out(args.output) as out:
-        writer = csv.writer(out)
-        writer.writerow(["rank", "formula", "atoms", "enthalpy_eV_per_atom", "uncertainty", "e_above_hull_eV_per_atom"])
-        for i, c in enumerate(rows, start=1):
-            writer.writerow([i, c.formula, c.atoms, _num(c.enthalpy), _num(c.uncertainty), _num(c.e_above_hull)])
+    _write_csv(args.output, ["rank", "formula", "atoms", "enthalpy_eV_per_atom", "uncertainty",
+                             "e_above_hull_eV_per_atom"],
+               ([i, c.formula, c.atoms, _num(c.enthalpy), _num(c.uncertainty), _num(c.e_above_hull)]
+                for i, c in enumerate(rows, start=1)))
     return 0
 
 

@@ -54,6 +54,15 @@ def read_table(
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise CompositionDataError(f"{path}: is a directory, not a CSV table")
+    try:
+        return _read_table(path, formula_column, target_column, require_target)
+    except (EOFError, OSError, UnicodeDecodeError, csv.Error) as err:  # truncated .gz, binary file, bad quoting
+        raise CompositionDataError(f"{path}: not a readable CSV table ({type(err).__name__}: {err})") from None
+
+
+def _read_table(path, formula_column: str, target_column: str | None, require_target: bool) -> Table:
     with _open_text(path) as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames
@@ -119,7 +128,10 @@ def parse_formula(formula: str, row: int | None = None) -> dict[str, float]:
     if not amounts:
         raise CompositionDataError(f"{where}formula {formula!r} contains no elements")
     total = sum(amounts.values())
-    return {symbol: amount / total for symbol, amount in amounts.items()}
+    fractions = {symbol: amount / total for symbol, amount in amounts.items()}
+    if not (math.isfinite(total) and all(math.isfinite(f) for f in fractions.values())):
+        raise CompositionDataError(f"{where}amounts in formula {formula!r} are too large to be numbers")
+    return fractions
 
 
 def parse_formulas(formulas: list[str], first_row: int = 1) -> list[dict[str, float]]:

@@ -65,8 +65,9 @@ class CompositionModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CompositionModel":
         """Load a model file written by :func:`save_enthalpy_model` (or ``xtalnn composition train``)."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no such model file: {path}")
+        from xtalnn.io.archive import verify_zip
+
+        verify_zip(path, "composition model file")  # exists, a zip archive, every member's CRC-32
         extra = {METADATA_FILE: ""}
         try:
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)

@@ -7,6 +7,7 @@ ASE's XSF reader gives positions, cell and forces but drops the energy; this mod
 from __future__ import annotations
 
 import io
+import math
 import re
 import tarfile
 from pathlib import Path
@@ -25,6 +26,9 @@ def parse_xsf(text: str, name: str = "<xsf>"):
     if match is None:
         raise ValueError(f"{name}: first line has no '# total energy = … eV' (got {first[:60]!r})")
     energy = float(match.group(1).replace("d", "e").replace("D", "e"))
+    if not math.isfinite(energy):
+        raise ValueError(f"{name}: total energy {match.group(1)} eV is not finite")
+    check_primcoord(text, name)
     try:
         atoms = read_xsf(io.StringIO(text))
     except Exception as err:  # ASE raises several types on malformed files
@@ -33,6 +37,40 @@ def parse_xsf(text: str, name: str = "<xsf>"):
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
     atoms.info["source"] = name
     return atoms
+
+
+def _is_atom_line(line: str) -> bool:
+    """An XSF atom line: a symbol or atomic number, then 3 coordinates (Å), optionally 3 forces (eV/Å)."""
+    parts = line.split()
+    if len(parts) not in (4, 7) or not (parts[0].isalpha() or parts[0].isdigit()):
+        return False
+    try:
+        [float(x) for x in parts[1:]]
+    except ValueError:
+        return False
+    return True
+
+
+def check_primcoord(text: str, name: str = "<xsf>") -> None:
+    """Raise ValueError naming the file if a PRIMCOORD block's declared atom count (its first line, ``N 1``)
+    differs from the number of atom lines that follow it (ASE would read N of them silently)."""
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        if line.strip().upper() != "PRIMCOORD":
+            continue
+        header = lines[k + 1].split() if k + 1 < len(lines) else []
+        if not header or not header[0].isdigit():
+            raise ValueError(f"{name}: PRIMCOORD is not followed by the atom count line 'N 1'")
+        declared = int(header[0])
+        found = 0
+        for atom_line in lines[k + 2:]:
+            if not atom_line.strip() or atom_line.lstrip().startswith("#"):
+                continue
+            if not _is_atom_line(atom_line):
+                break
+            found += 1
+        if found != declared:
+            raise ValueError(f"{name}: PRIMCOORD declares {declared} atoms but {found} atom lines follow")
 
 
 def read_xsf_file(path) -> "Atoms":  # noqa: F821
