@@ -174,3 +174,26 @@ def test_bootstrap_members_train_on_different_resamples(small_xyz, tmp_path):
         result = train(TrainConfig(**{**TINY, "epochs": 2}, committee=2, committee_bootstrap=True), [small_xyz],
                        tmp_path / "boot.pt", progress=False)
     assert result.metadata["committee"]["bootstrap"] is True and result.model.n_members == 2
+
+
+def test_cli_train_committee(small_xyz, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xtalnn
+
+    env = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+    out = tmp_path / "c.pt"
+    result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "train", "--data", str(small_xyz), "--elements", "Ti",
+                             "O", "--acsf-radial", "4", "--acsf-angular-eta", "1", "--hidden", "8", "--threads", "1",
+                             "--epochs", "1", "--committee", "2", "--committee-bootstrap", "--quiet", "-o", str(out)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "committee member 2/2 (seed 1, bootstrap" in result.stderr
+    meta = read_metadata(out)
+    assert meta["committee"]["members"] == 2 and meta["config"]["committee_bootstrap"] is True
+    assert json.loads(result.stdout.splitlines()[-1])["model"] == str(out)
+    assert (tmp_path / "c.member1.ckpt").is_file() and (tmp_path / "c.member1.history.csv").is_file()
