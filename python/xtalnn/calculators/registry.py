@@ -153,6 +153,38 @@ def make_calculator(spec: str, **kwargs: Any) -> Calculator:
     return calc
 
 
+def _qualname(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def calculator_identity(calculator, kwargs: dict | None = None) -> dict:
+    """Everything that defines a calculator, as JSON values, for a run folder to record and compare: a
+    spec string and its keyword arguments (a model file also by its contents' SHA-256, so another model
+    at the same path differs), a :class:`CalculatorFactory`'s spec and arguments, an ASE calculator's
+    class and parameters, or a factory callable's import path."""
+    import json
+
+    if isinstance(calculator, CalculatorFactory):
+        return calculator_identity(calculator.spec, {**calculator.kwargs, **(kwargs or {})})
+    if isinstance(calculator, str):
+        out: dict = {"spec": calculator, "kwargs": dict(kwargs or {})}
+        if _is_model_file(calculator) and os.path.isfile(calculator):
+            out["sha256"] = _file_sha256(calculator)
+    elif isinstance(calculator, Calculator) or hasattr(calculator, "get_potential_energy"):
+        params = getattr(calculator, "parameters", None) or {}
+        out = {"class": _qualname(type(calculator)), "parameters": dict(params)}
+    else:
+        out = {"factory": _qualname(calculator), "kwargs": dict(kwargs or {})}
+    return json.loads(json.dumps(out, default=repr))  # as JSON stores it
+
+
 @dataclass(frozen=True)
 class CalculatorFactory:
     """A picklable recipe for a calculator: a spec string or a callable, plus keyword args."""
@@ -169,4 +201,4 @@ class CalculatorFactory:
     def name(self) -> str:
         if isinstance(self.spec, str):
             return self.spec
-        return f"{getattr(self.spec, '__module__', '?')}:{getattr(self.spec, '__qualname__', '?')}"
+        return _qualname(self.spec)

@@ -187,11 +187,27 @@ def bind_identity(path: str, identity: dict, what: str, extra: dict | None = Non
         record = json.load(fh)
     stored = record.get("identity", {})
     if stored != identity:
-        differ = sorted(k for k in _flat(stored).keys() | _flat(identity).keys()
-                        if _flat(stored).get(k) != _flat(identity).get(k))
+        old, new = _flat(stored), _flat(identity)
+        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        shown = ", ".join(f"{k} = {_shown_value(old, k)} there, {_shown_value(new, k)} now" for k in differ[:4])
         raise ValueError(f"{os.path.dirname(path) or '.'} holds a different {what} (settings differ: "
-                         f"{', '.join(differ)}); use another output folder")
+                         f"{', '.join(differ)}): {shown}; use another output folder or the same settings")
     return record
+
+
+def _shown_value(flat: dict, key: str) -> str:
+    return repr(flat[key]) if key in flat else "unset"
+
+
+def bind_search(out_dir: str, identity: dict, calculator) -> dict:
+    """Tie a search folder to its settings and its calculator (spec and arguments, a model file's
+    contents, an ASE calculator's class and parameters: :func:`~xtalnn.calculators.registry.calculator_identity`):
+    a rerun with another calculator or other settings is refused, naming what differs (energies of two
+    calculators never share one ranking)."""
+    from xtalnn.calculators.registry import calculator_identity
+
+    return bind_identity(os.path.join(out_dir, "search.json"),
+                         {**identity, "calculator": calculator_identity(calculator)}, "search")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -32,7 +32,7 @@ from xtalnn.search.formula import (
 from xtalnn.search.formula import (
     min_distances as pair_min_distances,
 )
-from xtalnn.search.config import GASettings, bind_identity
+from xtalnn.search.config import GASettings, bind_search
 from xtalnn.search.dedup import Deduplicator, space_group
 from xtalnn.search.generate import StartingStructures
 from xtalnn.search.operators import make_child
@@ -370,7 +370,7 @@ def search(
     cfg = SearchConfig(comp, ga)
     out_dir = out_dir or tempfile.mkdtemp(prefix="xtalnn-search-")
     os.makedirs(out_dir, exist_ok=True)
-    bind_identity(os.path.join(out_dir, "search.json"), cfg.identity(), "search")
+    bind_search(out_dir, cfg.identity(), calculator)
     stop = os.path.join(out_dir, STOP_FILE)
     if os.path.exists(stop):
         os.remove(stop)
