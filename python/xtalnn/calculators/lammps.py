@@ -10,7 +10,36 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from xtalnn.lammps.wheel import potential_file, preload_mpi
+from xtalnn.lammps.wheel import finalize_mpi, potential_file, preload_mpi
+
+_LIVE: dict[int, list] = {}  # process id -> the LAMMPSlib calculators made in that process
+
+
+def _tracked(calc: Calculator, folder: str | None = None) -> Calculator:
+    """Register ``calc`` (and the temporary ``folder`` of its files) so that at the normal end of this
+    process (main, forked or spawned worker: ``multiprocessing.util.Finalize`` runs in all three) every
+    LAMMPS instance is closed, MPI finalised and the folder removed, leaving no ``/dev/shm/mpich_shm_*``
+    file and nothing in /tmp behind."""
+    import multiprocessing.util
+
+    pid = os.getpid()
+    if pid not in _LIVE:
+        _LIVE[pid] = []
+        multiprocessing.util.Finalize(None, _close_all, args=(pid,), exitpriority=100)
+    _LIVE[pid].append((calc, folder))
+    return calc
+
+
+def _close_all(pid: int) -> None:
+    import shutil
+
+    if pid != os.getpid():  # a forked child inherits the parent's list, not its instances' MPI
+        return
+    for calc, folder in _LIVE.pop(pid, []):
+        calc.clean()
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+    finalize_mpi()
 
 
 def sw_si(**kwargs: Any) -> Calculator:
@@ -20,13 +49,13 @@ def sw_si(**kwargs: Any) -> Calculator:
     from ase.calculators.lammpslib import LAMMPSlib
 
     sw = potential_file("Si.sw")
-    return LAMMPSlib(
+    return _tracked(LAMMPSlib(
         lmpcmds=["pair_style sw", f"pair_coeff * * {sw} Si"],
         atom_types={"Si": 1},
         keep_alive=True,
         log_file=None,
         **kwargs,
-    )
+    ))
 
 
 # Matsui & Akaogi, Mol. Simul. 6, 239 (1991): charge (e) per element; A (eV), ρ (Å), C (eV Å⁶) per pair
@@ -65,7 +94,7 @@ def ma_tio2(**kwargs: Any) -> Calculator:
     return _charged_lammps(cmds, MATSUI_AKAOGI, **kwargs)
 
 
-def _charged_lammps(lmpcmds: list, params: dict, **kwargs) -> Calculator:
+def _charged_lammps(lmpcmds: list, params: dict, folder: str | None = None, **kwargs) -> Calculator:
     """LAMMPSlib with ``atom_style charge``, the types of :func:`lammps_types` and a fixed charge per type
     (e), set again whenever a new structure's atom types are written (LAMMPSlib alone leaves the charges
     of the last one)."""
@@ -82,9 +111,9 @@ def _charged_lammps(lmpcmds: list, params: dict, **kwargs) -> Calculator:
             for command in charges:
                 self.lmp.command(command)
 
-    return ChargedLAMMPSlib(lmpcmds=list(lmpcmds) + charges, atom_types=types, keep_alive=True, log_file=None,
-                            lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"],
-                            **kwargs)
+    return _tracked(ChargedLAMMPSlib(
+        lmpcmds=list(lmpcmds) + charges, atom_types=types, keep_alive=True, log_file=None,
+        lammps_header=["units metal", "atom_style charge", "atom_modify map array sort 0 0"], **kwargs), folder)
 
 
 # Pedone et al. (2006), Table 1: charge (e) per element; D (eV), a (Å⁻¹), r0 (Å), C (eV Å¹²) per cation–O
@@ -117,9 +146,10 @@ def pedone(**kwargs: Any) -> Calculator:
     without LAMMPS's erfc table (``pair_modify table 0``, see :func:`ma_tio2`)."""
     import tempfile
 
-    table = os.path.join(tempfile.mkdtemp(prefix="xtalnn-pedone-"), "pedone.table")
+    folder = tempfile.mkdtemp(prefix="xtalnn-pedone-")  # removed when the process ends (_tracked)
+    table = os.path.join(folder, "pedone.table")
     _pedone_table(table)
     cmds = ["pair_style hybrid/overlay coul/long 10.0 table spline 10000", "pair_coeff * * coul/long"]
     cmds += [f"pair_coeff {i} {j} table {table} {a}{b} 10.0" for i, j, (a, b), _ in lammps_pairs(PEDONE)]
     cmds += ["pair_modify table 0", "kspace_style ewald 1.0e-6"]
-    return _charged_lammps(cmds, PEDONE, **kwargs)
+    return _charged_lammps(cmds, PEDONE, folder, **kwargs)

@@ -26,7 +26,9 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from xtalnn.campaign.config import load
     from xtalnn.campaign.loop import run
+    from xtalnn.io.outputs import check_output_folder
 
+    check_output_folder(args.output, [args.config])
     cfg = load(args.config)
     try:
         run(cfg, args.output, dask=args.dask, workers=args.workers, echo=lambda line: print(line, flush=True))
@@ -41,8 +43,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    import os
+
     from xtalnn.campaign.report import write_report
 
+    if not os.path.isfile(os.path.join(args.folder, "campaign.json")):  # written before any other file
+        raise FileNotFoundError(f"{args.folder}: not a campaign folder (no campaign.json); "
+                                "give the folder of `xtalnn campaign run -o`")
     paths = write_report(args.folder)
     print(paths["markdown"])
     print(paths["html"])

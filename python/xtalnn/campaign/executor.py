@@ -39,14 +39,43 @@ class Executor:
         return False
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int, poll_seconds: float = 0.5) -> None:
+    """Make this (worker) process end when process ``parent`` does, so a ``kill -9`` of the campaign leaves
+    no worker labelling or training into its folder: Linux's ``PR_SET_PDEATHSIG`` sends SIGKILL the moment
+    the parent ends (the processes are started from the campaign's main thread, whose end is the
+    parent's), and a daemon thread checks every ``poll_seconds`` that the parent is still ``parent``
+    (elsewhere, and for a parent gone before this ran)."""
+    import ctypes
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, name="xtalnn-parent-watch", daemon=True).start()
+
+
 class LocalExecutor(Executor):
-    """A pool of ``workers`` spawned processes (one BLAS/torch thread each)."""
+    """A pool of ``workers`` spawned processes (one BLAS/torch thread each) that end with this process
+    (:func:`die_with_parent`)."""
 
     def __init__(self, workers: int = 0):
         self.workers = int(workers) or os.cpu_count() or 1
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the workers
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.workers,
-                                           mp_context=multiprocessing.get_context("spawn"))
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=die_with_parent, initargs=(os.getpid(),))
         self.description = f"local processes ({self.workers})"
 
     def submit(self, fn, *args):

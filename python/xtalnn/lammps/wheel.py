@@ -110,6 +110,22 @@ def preload_mpi() -> str | None:
     return _MPI_LOADED[0]
 
 
+def finalize_mpi() -> bool:
+    """``MPI_Finalize`` if this process initialised MPI (an in-process LAMMPS did) and has not finalised
+    it; MPICH then removes its ``/dev/shm/mpich_shm_*`` segment (~1 MB), which it leaves behind
+    otherwise. Call it only once no LAMMPS instance is left. Returns whether it finalised."""
+    if not _MPI_LOADED:
+        return False
+    lib = ctypes.CDLL(_MPI_LOADED[0], mode=ctypes.RTLD_GLOBAL)
+    initialized, finalized = ctypes.c_int(0), ctypes.c_int(0)
+    lib.MPI_Initialized(ctypes.byref(initialized))
+    lib.MPI_Finalized(ctypes.byref(finalized))
+    if not initialized.value or finalized.value:
+        return False
+    lib.MPI_Finalize()
+    return True
+
+
 def run_environment(threads: int | None = None) -> dict:
     """``os.environ`` plus what ``lmp`` needs: MPICH on LD_LIBRARY_PATH, idle OpenMP threads that
     sleep (OMP_WAIT_POLICY=PASSIVE), and ``OMP_NUM_THREADS=threads`` (torch threads per rank) if given."""
