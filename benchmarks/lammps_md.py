@@ -16,6 +16,8 @@ Writes the "LAMMPS" section of benchmarks/RESULTS.md.
     python benchmarks/lammps_md.py            # full run (~20 min on 2 busy cores)
     python benchmarks/lammps_md.py --quick    # the ~6,000-atom box only, no RESULTS.md update
     python benchmarks/lammps_md.py --quick --one-core   # … and only 1 rank × 1 thread
+    python benchmarks/lammps_md.py --committee          # committee of 4 vs one model (6,000 atoms, one
+                                                        # core), added to the last full run's section
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def rutile(repeat) -> Atoms:
     return cell.repeat(repeat)
 
 
-def make_model(hidden, path: Path) -> Path:
-    """Untrained (seeded) networks; descriptors scaled per element on 200 structures of the aenet TiO2 set."""
+def make_model(hidden, path: Path, n_members: int = 1) -> Path:
+    """Untrained (seeded) networks (``n_members`` > 1: a committee over one descriptor pass); descriptors
+    scaled per element on 200 structures of the aenet TiO2 set."""
     from xtalnn.io.aenet import iter_tar
 
     d = ACSF.default(ELEMENTS, CUTOFF)
@@ -91,7 +94,7 @@ def make_model(hidden, path: Path) -> Path:
     scale = torch.stack([G[sp == k].std(0) for k in range(2)]).clamp_min(1e-3)
     torch.manual_seed(0)
     model = Potential(ELEMENTS, "acsf", d.spec(), CUTOFF, hidden, "tanh", shift=shift, scale=scale,
-                      reference_energies=[-1615.0, -440.0])
+                      reference_energies=[-1615.0, -440.0], n_members=n_members)
     save_model(model, path)
     return path
 
@@ -259,11 +262,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the ~6,000-atom box only; no RESULTS.md update")
     parser.add_argument("--one-core", action="store_true", help="only the 1 rank × 1 thread runs")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--committee", action="store_true",
+                        help="only the committee-of-4 runs (6,000 atoms, one core), added to the last full run")
     parser.add_argument("--report-only", action="store_true",
                         help=f"rewrite the section from the last full run's {OUT.name}/results.json")
     args = parser.parse_args()
     if args.report_only:
         write_section("LAMMPS", report(**json.loads((OUT / "results.json").read_text())), Path(args.results))
+        return
+    if args.committee:
+        raw = json.loads((OUT / "results.json").read_text())
+        raw["committee"] = committee_runs(build_plugin())
+        (OUT / "results.json").write_text(json.dumps(raw, indent=1))
+        write_section("LAMMPS", report(**raw), Path(args.results))
         return
 
     plugin = build_plugin()
@@ -315,7 +326,55 @@ def main() -> None:
         write_section("LAMMPS", body, Path(args.results))
 
 
-def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_after) -> str:
+COMMITTEE = 4
+
+
+def committee_runs(plugin: Path) -> dict:
+    """µs/atom/step on one core, 6,000-atom box: one 2×10 model, a committee of 4 such networks without
+    the deviation (mean energies and forces only: the steps between deviation evaluations) and with it
+    on every step (each member's forces: one more descriptor backward pass per member)."""
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="xtalnn-lammps-committee-") as tmp:
+        tmp = Path(tmp)
+        atoms = rutile((10, 10, 10))
+        data = tmp / "box.data"
+        write_data(data, atoms, ELEMENTS)
+        single = make_model((10, 10), tmp / "single.pt")
+        committee = make_model((10, 10), tmp / "committee.pt", n_members=COMMITTEE)
+        out = {}
+        for name, model, every in [("single", single, 0), ("committee_mean", committee, 0),
+                                   ("committee_deviation_every_step", committee, 1)]:
+            pair = (f"plugin load {plugin}\npair_style xtalnn extrapolation_every 0 deviation_every {every}\n"
+                    f"pair_coeff * * {model} Ti O")
+            out[name] = run_lammps(tmp, data, pair, 10, 1, 1)["us"]
+            print(name, out[name], flush=True)
+    return {**out, "atoms": len(atoms), "members": COMMITTEE, "machine_line": machine("torch", "lammps"),
+            "load_before": load_before, "load_after": os.getloadavg()}
+
+
+def committee_report(c: dict) -> list:
+    def every(n):  # the deviation every n steps, its cost spread over them
+        return c["committee_mean"] + (c["committee_deviation_every_step"] - c["committee_mean"]) / n
+
+    lines = ["", f"Committee of {c['members']} (2×10 members, one descriptor pass) against one 2×10 model, "
+             f"{c['atoms']:,} atoms, 1 rank × 1 thread, µs/atom/step (the fastest of 3 runs; load average "
+             f"{c['load_before'][0]:.1f} before, {c['load_after'][0]:.1f} after). {c['machine_line']}", "",
+             "| model | µs/atom/step | / single model |", "|---|---|---|"]
+    for label, us in [("single model", c["single"]),
+                      (f"committee of {c['members']}, mean only (steps between deviation evaluations)", c["committee_mean"]),
+                      (f"committee of {c['members']}, deviation every 100 steps (default `deviation_every`; "
+                       "amortised from the two rows around it)", every(100)),
+                      (f"committee of {c['members']}, deviation every step", c["committee_deviation_every_step"])]:
+        lines.append(f"| {label} | {us:.1f} | {us / c['single']:.2f}× |")
+    lines += ["", f"The members share the descriptor forward and backward passes; a step without the deviation "
+              f"adds only the {c['members']} networks (stacked: one product per layer and element). A deviation "
+              f"step adds one descriptor backward pass per member (each member's forces). Target: committee of 4 "
+              f"≤ 1.5× a single model at the default deviation interval: "
+              f"{'met' if every(100) <= 1.5 * c['single'] else 'NOT met'} ({every(100) / c['single']:.2f}×)."]
+    return lines
+
+
+def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_after, committee=None) -> str:
     def f(x, digits=1):
         return "–" if x is None or x != x else f"{x:,.{digits}f}"
 
@@ -342,6 +401,8 @@ def report(machine_line, rows, parts_rows, memory, breakdown, load_before, load_
                   "edges per atom), CPU µs/atom on 1 thread, timed separately in the benchmark process:", "",
                   "| part | CPU µs/atom |", "|---|---|"]
         lines += [f"| {k} | {f(v)} |" for k, v in breakdown.items() if k != "edges per atom"]
+    if committee:
+        lines += committee_report(committee)
     lines += ["", analysis(rows, parts_rows, breakdown)]
     if NOTES.exists():  # hand-written context for the figures (A/B comparisons of a change, …)
         lines += ["", NOTES.read_text().strip()]

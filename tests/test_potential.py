@@ -492,3 +492,40 @@ def test_default_settings_learn_tio2_energies_and_forces(tmp_path):
     assert test["force_rmse_eV_per_A"] < 0.4
     out = run_cli("eval", tmp_path / "tio2.pt", "--data", TIO2_TAR, "--limit", 200)
     assert json.loads(out.stdout)["n_structures"] == 200
+
+
+def test_cli_eval_per_structure_errors_worst_first(trained, small, tmp_path):
+    """`xtalnn eval --per-structure`: one row per structure, worst |energy error| first, each row equal
+    to what XtalnnCalculator gives for that structure (a compressed cell extrapolates)."""
+    import csv
+
+    from xtalnn.potential.calculator import XtalnnCalculator
+
+    frames = [a.copy() for a in small[:5]]
+    squeezed = small[5].copy()
+    squeezed.set_cell(squeezed.cell * 0.85, scale_atoms=True)
+    frames.append(squeezed)
+    for a, b in zip(frames, small[:6]):
+        a.calc = SinglePointCalculator(a, energy=b.get_potential_energy(), forces=b.get_forces())
+    write(tmp_path / "set.extxyz", frames, format="extxyz")
+    out = tmp_path / "errors.csv"
+    result = run_cli("eval", trained.paths["model"], "--data", tmp_path / "set.extxyz", "--per-structure", out)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 6 and list(rows[0]) == ["file", "atoms", "energy_error_meV_per_atom", "force_rmse_eV_per_A",
+                                                 "extrapolating_atoms"]
+    errors = [abs(float(r["energy_error_meV_per_atom"])) for r in rows]
+    assert errors == sorted(errors, reverse=True)
+    calc = XtalnnCalculator(trained.paths["model"], warn=False)
+    for row in rows:
+        k = int(row["file"].split("set.extxyz[", 1)[1].split("]", 1)[0])  # "<path>[k] (from <origin>)"
+        atoms = frames[k].copy()
+        calc.calculate(atoms, ["energy", "forces"])
+        ref = frames[k]
+        assert int(row["atoms"]) == len(atoms)
+        assert float(row["energy_error_meV_per_atom"]) == pytest.approx(
+            (calc.results["energy"] - ref.get_potential_energy()) / len(atoms) * 1000, abs=1e-3)
+        assert float(row["force_rmse_eV_per_A"]) == pytest.approx(
+            np.sqrt(np.mean((calc.results["forces"] - ref.get_forces()) ** 2)), rel=1e-5)
+        assert int(row["extrapolating_atoms"]) == calc.results["n_extrapolating"]
+    assert int(next(r for r in rows if "set.extxyz[5]" in r["file"])["extrapolating_atoms"]) > 0

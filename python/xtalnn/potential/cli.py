@@ -55,6 +55,9 @@ def register(sub) -> None:
     g.add_argument("--patience", type=int, help=f"early stopping patience, epochs (default {d.patience}; 0 = off)")
     g.add_argument("--force-weight", type=float, help=f"w_F in E_RMSE/atom + w_F·F_RMSE (default {d.force_weight}; "
                                                       "0 = energies only)")
+    g.add_argument("--stress-weight", type=float,
+                   help=f"w_S: the virial per atom (σV/n, eV/atom) in the loss where the data have stresses "
+                        f"(default {d.stress_weight}; 0 = off)")
     g.add_argument("--force-fraction", type=float,
                    help=f"share of training structures whose forces enter the loss (default {d.force_fraction})")
     g.add_argument("--cache-derivatives", action=argparse.BooleanOptionalAction,
@@ -79,7 +82,10 @@ def register(sub) -> None:
     p.add_argument("--data", action="append", required=True, metavar="PATH")
     p.add_argument("--limit", type=int)
     p.add_argument("--parity", metavar="PNG", help="write a parity plot")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --parity file")
+    p.add_argument("--per-structure", metavar="CSV",
+                   help="write each structure's errors, worst first: file, atoms, energy error (meV/atom), "
+                        "force RMSE (eV/Å), extrapolating atoms")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --parity / --per-structure file")
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=run_eval)
 
@@ -104,7 +110,7 @@ def register(sub) -> None:
 _TRAIN_KEYS = ("force_fraction", "cache_derivatives", "lbfgs_iterations", "descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
                "acsf_angular_eta", "acsf_angular", "hidden", "activation", "optimizer", "lr", "weight_decay",
                "batch_size", "epochs", "schedule", "lr_factor", "lr_patience", "min_lr", "patience",
-               "force_weight", "split", "seed", "threads", "limit", "max_time", "committee",
+               "force_weight", "split", "seed", "threads", "limit", "max_time", "committee", "stress_weight",
                "committee_bootstrap")
 
 
@@ -191,12 +197,20 @@ def run_eval(args) -> int:
     from xtalnn.potential.evaluate import evaluate
     from xtalnn.potential.modelfile import load_model
 
-    if args.parity:
-        check_output_file(args.parity, [args.model, *args.data], args.overwrite)
+    for output in (args.parity, args.per_structure):
+        if output:
+            check_output_file(output, [args.model, *args.data], args.overwrite)
     model, meta = load_model(args.model)
     graphs = _graphs(meta, args.data, args.limit)
-    ev = evaluate(model, graphs, batch_size=args.batch_size)
+    ev = evaluate(model, graphs, batch_size=args.batch_size, stress=True,
+                  extrapolation_tolerance=1e-6 if args.per_structure else None)
     metrics = ev.metrics()
+    if args.per_structure:
+        from xtalnn.potential.evaluate import per_structure_errors, write_per_structure_csv
+
+        write_per_structure_csv(per_structure_errors(ev), args.per_structure)
+        print(f"per-structure errors of {len(graphs)} structures (worst first) → {args.per_structure}",
+              file=sys.stderr)
     if args.parity:
         from xtalnn.potential.plots import parity
 

@@ -46,6 +46,7 @@ class TrainConfig:
     patience: int = 60                    # early stopping (epochs without validation improvement)
     force_weight: float = 0.2             # w_F (eV/atom per eV/Å); 0 trains on energies only
     force_fraction: float = 1.0           # share of training structures whose forces enter the loss
+    stress_weight: float = 0.0            # w_S (per eV/atom of virial σV/n) where the data have stresses; 0 = off
     cache_derivatives: bool = True        # keep ∂G/∂x of small-cell force structures (memory N²·F·3 doubles each)
     lbfgs_iterations: int = 20            # L-BFGS iterations per epoch (optimizer "lbfgs")
     split: list = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train, validation, test fractions
@@ -119,6 +120,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.force_weight < 0:
             raise ValueError(f"force_weight must be >= 0, got {self.force_weight}")
+        if self.stress_weight < 0:
+            raise ValueError(f"stress_weight must be >= 0, got {self.stress_weight}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if int(self.committee) < 1:

@@ -71,6 +71,12 @@ def check_structure(atoms, elements, name: str, require_energy: bool = True) -> 
     forces = reference_forces(atoms)
     if forces is not None and (forces.shape != (len(atoms), 3) or not np.all(np.isfinite(forces))):
         raise DataError(f"{name}: forces must be finite and of shape ({len(atoms)}, 3)")
+    try:
+        stress = reference_stress(atoms)
+    except ValueError:
+        stress = np.full(1, np.nan)
+    if stress is not None and (stress.shape != (3, 3) or not np.all(np.isfinite(stress))):
+        raise DataError(f"{name}: stress must be 6 Voigt components or a 3×3 matrix of finite numbers (eV/Å³)")
     energy = reference_energy(atoms)
     if energy is not None and not np.isfinite(energy):
         raise DataError(f"{name}: energy is not finite ({energy})")
@@ -103,6 +109,24 @@ def reference_forces(atoms) -> np.ndarray | None:
     if "forces" in atoms.arrays:
         return np.asarray(atoms.arrays["forces"], dtype=float)
     return None
+
+
+def reference_stress(atoms) -> np.ndarray | None:
+    """The stored stress (eV/Å³, ASE's sign: σ = (1/V) ∂E/∂ε, positive under tension) as [3, 3], or None
+    (also for cells without a volume)."""
+    calc = atoms.calc
+    stress = None
+    if calc is not None and getattr(calc, "results", None) and calc.results.get("stress") is not None:
+        stress = calc.results["stress"]
+    elif "stress" in atoms.info:
+        stress = atoms.info["stress"]
+    if stress is None or not atoms.pbc.all() or atoms.get_volume() <= 0:
+        return None
+    stress = np.asarray(stress, dtype=float)
+    if stress.shape == (6,):
+        xx, yy, zz, yz, xz, xy = stress
+        stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    return stress
 
 
 def composition_matrix(structures, elements) -> np.ndarray:
@@ -188,6 +212,8 @@ class Graph:
     name: str
     weight: float = 1.0        # the structure's weight in the loss (``atoms.info["weight"]``)
     use_forces: bool = True    # whether the forces enter the training loss
+    stress: torch.Tensor | None = None  # [3, 3] (eV/Å³, ASE's sign), periodic cells only
+    volume: float = float("nan")  # Å³ (periodic cells)
     G: torch.Tensor | None = None  # cached descriptors [N, F] for energy-only loss terms
     J: torch.Tensor | None = None  # cached ∂G/∂x [N·3, N·F] (see train.cache_jacobians)
 
@@ -213,9 +239,11 @@ def build_graph(atoms, elements, cutoff: float, reference_energies=None, dtype=t
     elif reference_energies is not None:
         energy -= float(np.sum(np.asarray(reference_energies)[species.numpy()]))
     forces = reference_forces(atoms)
+    stress = reference_stress(atoms)
     return Graph(species, edge_index, shifts.to(dtype) @ cell, positions, float(energy),
                  None if forces is None else torch.tensor(forces, dtype=dtype), name or source_of(atoms, ""),
-                 structure_weight(atoms))
+                 structure_weight(atoms), stress=None if stress is None else torch.tensor(stress, dtype=dtype),
+                 volume=float(atoms.get_volume()) if atoms.pbc.all() else float("nan"))
 
 
 def structure_weight(atoms) -> float:
@@ -237,9 +265,16 @@ class Batch:
     forces: torch.Tensor | None  # [N_total, 3] or None if any graph lacks forces
     n_structures: int
     weight: torch.Tensor        # float64 [B]: each structure's weight in the loss
+    stress: torch.Tensor | None = None  # [B, 3, 3] (eV/Å³) or None if any graph lacks a stress
+    volume: torch.Tensor | None = None  # float64 [B] (Å³; NaN for non-periodic structures)
 
-    def edge_vec(self, positions: torch.Tensor) -> torch.Tensor:
-        return positions[self.edge_index[1]] - positions[self.edge_index[0]] + self.offsets
+    def edge_vec(self, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
+        """x_j − x_i + S·cell per edge (Å); with ``strain`` [B, 3, 3] (symmetric, per structure) the
+        homogeneously deformed vectors v·(1 + ε), so ∂E/∂ε is the strain derivative of each structure."""
+        vec = positions[self.edge_index[1]] - positions[self.edge_index[0]] + self.offsets
+        if strain is None:
+            return vec
+        return vec + torch.bmm(vec.unsqueeze(1), strain[self.structure[self.edge_index[0]]]).squeeze(1)
 
 
 def collate(graphs: list[Graph]) -> Batch:
@@ -247,6 +282,7 @@ def collate(graphs: list[Graph]) -> Batch:
     start = torch.cumsum(counts, 0) - counts
     edge_index = torch.cat([g.edge_index + s for g, s in zip(graphs, start.tolist())], dim=1)
     has_forces = all(g.forces is not None for g in graphs)
+    has_stress = all(g.stress is not None for g in graphs)
     return Batch(
         species=torch.cat([g.species for g in graphs]),
         edge_index=edge_index,
@@ -258,6 +294,8 @@ def collate(graphs: list[Graph]) -> Batch:
         forces=torch.cat([g.forces for g in graphs]) if has_forces else None,
         n_structures=len(graphs),
         weight=torch.tensor([g.weight for g in graphs], dtype=torch.float64),
+        stress=torch.stack([g.stress for g in graphs]) if has_stress else None,
+        volume=torch.tensor([g.volume for g in graphs], dtype=torch.float64),
     )
 
 

@@ -1,8 +1,10 @@
 """The training loss and the derivative caches that make it cheap.
 
-loss = RMSE(ΔE / n_atoms) [eV/atom] + w_F · RMSE(ΔF) [eV/Å]; forces are −∂E/∂x by autograd through
-the descriptor op (``create_graph=True``: the op's double backward gives the weight gradient of the
-force term). Energy-only structures keep their descriptors (:func:`cache_descriptors`); small
+loss = RMSE(ΔE / n_atoms) [eV/atom] + w_F · RMSE(ΔF) [eV/Å] + w_S · RMSE(Δσ · V / n_atoms) [eV/atom];
+forces are −∂E/∂x and the stress σ = (1/V) ∂E/∂ε (ASE's sign, eV/Å³) by autograd through the
+descriptor op (``create_graph=True``: the op's double backward gives the weight gradient of the
+force and stress terms). The stress term compares the virial per atom (σV/n, eV/atom, the scale of
+the energy term), over the 9 components of the structures that have a stress. Energy-only structures keep their descriptors (:func:`cache_descriptors`); small
 periodic force structures keep their dense position Jacobian (:func:`cache_jacobians`), so their
 forces cost one matrix product per epoch and no descriptor call.
 """
@@ -17,42 +19,71 @@ import torch
 from xtalnn.potential import data as D
 
 
-def predict(model, batch: D.Batch, forces: bool = True, create_graph: bool = False, descriptor_fn=None):
-    """Structure energies without reference energies (eV, float64 [B]) and forces (eV/Å) or None."""
+def predict_with_stress(model, batch: D.Batch, forces: bool = True, stress: bool = True, create_graph: bool = False,
+                        descriptor_fn=None):
+    """Structure energies without reference energies (eV, float64 [B]), forces (eV/Å) or None, and the
+    stress σ = (1/V) ∂E/∂ε (eV/Å³, [B, 3, 3], ASE's sign: positive under tension) or None. The strain
+    ε is symmetric, one per structure, applied to every edge vector (positions and cell alike)."""
     positions = batch.positions.detach().clone().requires_grad_(forces)
-    edge_vec = batch.edge_vec(positions)
+    strain = torch.zeros(batch.n_structures, 3, 3, dtype=torch.float64, requires_grad=True) if stress else None
+    edge_vec = batch.edge_vec(positions, None if strain is None else 0.5 * (strain + strain.transpose(1, 2)))
     fn = descriptor_fn if descriptor_fn is not None else model.descriptors
     G = fn(batch.species, batch.edge_index, edge_vec, int(batch.species.shape[0]))
     atomic = model.network_energies(batch.species, G)
     energy = torch.zeros(batch.n_structures, dtype=torch.float64).index_add(0, batch.structure, atomic)
-    F = None
-    if forces:
-        (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
-        F = -grad
-    return energy, F
+    inputs = ([positions] if forces else []) + ([strain] if stress else [])
+    grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph) if inputs else []
+    F = -grads[0] if forces else None
+    S = grads[-1] / batch.volume[:, None, None] if stress else None
+    return energy, F, S
 
 
-def loss_terms(batch: D.Batch, energy, forces):
-    """(Σ w (ΔE/n)², Σ w, Σ w ΔF², Σ w · force components) for one batch, w the structures' weights."""
+def predict(model, batch: D.Batch, forces: bool = True, create_graph: bool = False, descriptor_fn=None):
+    """Structure energies without reference energies (eV, float64 [B]) and forces (eV/Å) or None."""
+    return predict_with_stress(model, batch, forces, False, create_graph, descriptor_fn)[:2]
+
+
+def loss_terms(batch: D.Batch, energy, forces, stress=None):
+    """(Σ w (ΔE/n)², Σ w, Σ w ΔF², Σ w · force components, Σ w (Δσ V/n)², Σ w · 9) for one batch, w the
+    structures' weights; the force and stress sums are None (and their counts 0) without them."""
     w = batch.weight
     e2 = (w * ((energy - batch.energy) / batch.n_atoms) ** 2).sum()
-    if forces is None or batch.forces is None:
-        return e2, float(w.sum()), None, 0
-    w_atom = w[batch.structure]
-    f2 = (w_atom[:, None] * (forces - batch.forces) ** 2).sum()
-    return e2, float(w.sum()), f2, 3 * float(w_atom.sum())
+    f2, n_f, s2, n_s = None, 0, None, 0
+    if forces is not None and batch.forces is not None:
+        w_atom = w[batch.structure]
+        f2 = (w_atom[:, None] * (forces - batch.forces) ** 2).sum()
+        n_f = 3 * float(w_atom.sum())
+    if stress is not None and batch.stress is not None:
+        per_atom = (batch.volume / batch.n_atoms)[:, None, None]
+        s2 = (w[:, None, None] * ((stress - batch.stress) * per_atom) ** 2).sum()
+        n_s = 9 * float(w.sum())
+    return e2, float(w.sum()), f2, n_f, s2, n_s
 
 
-def batch_loss(model, batch, force_weight: float, descriptor_fn=None):
-    """``(loss, e2, n_e, f2, n_f)`` with loss = RMSE(ΔE/n) + w_F·RMSE(ΔF), both weighted by the
-    structures' weights (:attr:`~xtalnn.potential.data.Graph.weight`)."""
-    use_forces = force_weight > 0 and batch.forces is not None
-    energy, forces = predict(model, batch, forces=use_forces, create_graph=use_forces, descriptor_fn=descriptor_fn)
-    e2, n_e, f2, n_f = loss_terms(batch, energy, forces)
+def _total_loss(e2, n_e, f2, n_f, s2, n_s, force_weight: float, stress_weight: float):
+    """RMSE(ΔE/n) + w_F·RMSE(ΔF) + w_S·RMSE(ΔσV/n) from the weighted sums of :func:`loss_terms`."""
     loss = torch.sqrt(e2 / max(n_e, 1e-12) + 1e-14)
     if f2 is not None:
         loss = loss + force_weight * torch.sqrt(f2 / max(n_f, 1e-12) + 1e-14)
-    return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
+    if s2 is not None:
+        loss = loss + stress_weight * torch.sqrt(s2 / max(n_s, 1e-12) + 1e-14)
+    return loss
+
+
+def _detached(x):
+    return None if x is None else x.detach()
+
+
+def batch_loss(model, batch, force_weight: float, descriptor_fn=None, stress_weight: float = 0.0):
+    """``(loss, e2, n_e, f2, n_f, s2, n_s)`` with loss = RMSE(ΔE/n) + w_F·RMSE(ΔF) + w_S·RMSE(ΔσV/n), all
+    weighted by the structures' weights (:attr:`~xtalnn.potential.data.Graph.weight`)."""
+    use_forces = force_weight > 0 and batch.forces is not None
+    use_stress = stress_weight > 0 and batch.stress is not None
+    energy, forces, stress = predict_with_stress(model, batch, use_forces, use_stress, use_forces or use_stress,
+                                                 descriptor_fn)
+    e2, n_e, f2, n_f, s2, n_s = loss_terms(batch, energy, forces, stress)
+    loss = _total_loss(e2, n_e, f2, n_f, s2, n_s, force_weight, stress_weight)
+    return loss, e2.detach(), n_e, _detached(f2), n_f, _detached(s2), n_s
 
 
 def dense_position_jacobian(edge_index: torch.Tensor, J: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -150,23 +181,29 @@ class _CachedSet:
         return e2, f2, n_f
 
 
-def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, cache: dict | None = None):
+def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, cache: dict | None = None,
+                stress_weight: float = 0.0):
     """:func:`batch_loss` over ``graphs``. Graphs with cached descriptors (and, if their forces enter
     the loss, cached Jacobians: :func:`cache_jacobians`) need no descriptor call; the others go
-    through the op (its double backward for force structures), or ``descriptor_fn`` if given.
-    ``cache`` (a dict) keeps the concatenated inputs between calls (full-batch training)."""
+    through the op (its double backward for force and stress structures), or ``descriptor_fn`` if
+    given. Structures whose stress enters the loss (``stress_weight`` > 0 and a reference stress)
+    always go through the op. ``cache`` (a dict) keeps the concatenated inputs between calls
+    (full-batch training). Returns ``(loss, e2, n_e, f2, n_f, s2, n_s)``."""
 
     def use_forces(g):
         return force_weight > 0 and g.forces is not None and g.use_forces
 
-    cached, direct_f, direct_e = [], [], []
+    def use_stress(g):
+        return stress_weight > 0 and g.stress is not None
+
+    cached, direct = [], {}  # direct: (forces, stress) → graphs through the op
     for g in graphs:
-        if descriptor_fn is None and g.G is not None and (g.J is not None or not use_forces(g)):
+        if descriptor_fn is None and not use_stress(g) and g.G is not None and (g.J is not None or not use_forces(g)):
             cached.append(g)
         else:
-            (direct_f if use_forces(g) else direct_e).append(g)
+            direct.setdefault((use_forces(g), use_stress(g)), []).append(g)
     e2 = torch.zeros((), dtype=torch.float64)
-    f2, n_f = None, 0
+    f2, n_f, s2, n_s = None, 0, None, 0
 
     def remember(key, make):
         if cache is None:
@@ -180,22 +217,18 @@ def graphs_loss(model, graphs: list, force_weight: float, descriptor_fn=None, ca
         e2_c, f2_c, n_f = part.loss_terms(model)
         e2 = e2 + e2_c
         f2 = f2_c
-    if direct_f:
-        batch = remember(("f",) + tuple(id(g) for g in direct_f), lambda: D.collate(direct_f))
-        energy, forces = predict(model, batch, forces=True, create_graph=True, descriptor_fn=descriptor_fn)
-        e2_d, _, f2_d, n_d = loss_terms(batch, energy, forces)
+    for (with_f, with_s), part in sorted(direct.items()):
+        batch = remember((with_f, with_s) + tuple(id(g) for g in part), lambda: D.collate(part))
+        energy, forces, stress = predict_with_stress(model, batch, with_f, with_s, with_f or with_s, descriptor_fn)
+        e2_d, _, f2_d, n_fd, s2_d, n_sd = loss_terms(batch, energy, forces, stress)
         e2 = e2 + e2_d
-        f2 = f2_d if f2 is None else f2 + f2_d
-        n_f += n_d
-    if direct_e:
-        batch = remember(("e",) + tuple(id(g) for g in direct_e), lambda: D.collate(direct_e))
-        energy, _ = predict(model, batch, forces=False, descriptor_fn=descriptor_fn)
-        e2 = e2 + loss_terms(batch, energy, None)[0]
+        if f2_d is not None:
+            f2, n_f = (f2_d if f2 is None else f2 + f2_d), n_f + n_fd
+        if s2_d is not None:
+            s2, n_s = (s2_d if s2 is None else s2 + s2_d), n_s + n_sd
     n_e = sum(g.weight for g in graphs)
-    loss = torch.sqrt(e2 / max(n_e, 1e-12) + 1e-14)
-    if f2 is not None:
-        loss = loss + force_weight * torch.sqrt(f2 / max(n_f, 1e-12) + 1e-14)
-    return loss, e2.detach(), n_e, (None if f2 is None else f2.detach()), n_f
+    loss = _total_loss(e2, n_e, f2, n_f, s2, n_s, force_weight, stress_weight)
+    return loss, e2.detach(), n_e, _detached(f2), n_f, _detached(s2), n_s
 
 
 def mark_force_structures(graphs: list, fraction: float, seed: int) -> None:

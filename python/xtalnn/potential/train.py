@@ -238,28 +238,30 @@ def _prepare_caches(run: _Run, train_graphs: list, say) -> None:
             "the others use the op's double backward")
 
 
-def _train_epoch(run: _Run, train_graphs: list, batch_size: int, epoch: int, full_cache) -> tuple[float, float]:
+def _train_epoch(run: _Run, train_graphs: list, batch_size: int, epoch: int, full_cache) -> tuple[float, float, float]:
     """One pass over the training split (shuffled per epoch unless full-batch); returns its energy
-    RMSE (meV/atom) and force RMSE (eV/Å, NaN without forces)."""
-    config, model, optimizer, w = run.config, run.model, run.optimizer, run.config.force_weight
+    RMSE (meV/atom), force RMSE (eV/Å, NaN without forces) and virial RMSE (σV/n, meV/atom; NaN
+    without stresses in the loss)."""
+    config, model, optimizer = run.config, run.model, run.optimizer
+    w, w_s = config.force_weight, config.stress_weight
     model.train()
     n = len(train_graphs)
     order = np.random.default_rng([config.seed, epoch]).permutation(n) if batch_size < n else np.arange(n)
-    se2 = sf2 = 0.0
-    ne = nf = 0
+    se2 = sf2 = ss2 = 0.0
+    ne = nf = ns = 0
     for k in range(0, n, batch_size):
         part = [train_graphs[i] for i in order[k:k + batch_size]]
         if config.optimizer == "lbfgs":
             def closure():
                 optimizer.zero_grad()
-                loss = graphs_loss(model, part, w, cache=full_cache)[0]
+                loss = graphs_loss(model, part, w, cache=full_cache, stress_weight=w_s)[0]
                 loss.backward()
                 return loss
             optimizer.step(closure)
-            _, e2, n_e, f2, n_f = graphs_loss(model, part, w, cache=full_cache)
+            _, e2, n_e, f2, n_f, s2, n_s = graphs_loss(model, part, w, cache=full_cache, stress_weight=w_s)
         else:
             optimizer.zero_grad(set_to_none=True)
-            loss, e2, n_e, f2, n_f = graphs_loss(model, part, w, cache=full_cache)
+            loss, e2, n_e, f2, n_f, s2, n_s = graphs_loss(model, part, w, cache=full_cache, stress_weight=w_s)
             loss.backward()
             optimizer.step()
         se2 += float(e2)
@@ -267,13 +269,19 @@ def _train_epoch(run: _Run, train_graphs: list, batch_size: int, epoch: int, ful
         if f2 is not None:
             sf2 += float(f2)
             nf += n_f
-    return math.sqrt(se2 / max(ne, 1)) * 1000, (math.sqrt(sf2 / nf) if nf else float("nan"))
+        if s2 is not None:
+            ss2 += float(s2)
+            ns += n_s
+    return (math.sqrt(se2 / max(ne, 1)) * 1000, (math.sqrt(sf2 / nf) if nf else float("nan")),
+            (math.sqrt(ss2 / ns) * 1000 if ns else float("nan")))
 
 
-def _epoch_loss(config: TrainConfig, e_rmse: float, f_rmse: float) -> float:
-    """The early-stopping criterion: E RMSE (eV/atom) + w_F · F RMSE (eV/Å) where forces exist."""
-    w = config.force_weight
-    return e_rmse / 1000 + (w * f_rmse if w > 0 and np.isfinite(f_rmse) else 0.0)
+def _epoch_loss(config: TrainConfig, e_rmse: float, f_rmse: float, s_rmse: float = float("nan")) -> float:
+    """The early-stopping criterion: E RMSE (eV/atom) + w_F · F RMSE (eV/Å) where forces exist
+    + w_S · virial RMSE (σV/n, eV/atom) where stresses enter the loss."""
+    w, w_s = config.force_weight, config.stress_weight
+    return e_rmse / 1000 + (w * f_rmse if w > 0 and np.isfinite(f_rmse) else 0.0) \
+        + (w_s * s_rmse / 1000 if w_s > 0 and np.isfinite(s_rmse) else 0.0)
 
 
 def _record_epoch(run: _Run, epoch: int, train_rmse: tuple, val_rmse: tuple, seconds: float, paths: dict) -> None:
@@ -285,6 +293,8 @@ def _record_epoch(run: _Run, epoch: int, train_rmse: tuple, val_rmse: tuple, sec
         "val_loss": val_loss, "train_energy_rmse_meV_per_atom": train_rmse[0],
         "val_energy_rmse_meV_per_atom": val_rmse[0], "train_force_rmse_eV_per_A": train_rmse[1],
         "val_force_rmse_eV_per_A": val_rmse[1], "time_s": seconds,
+        **({"train_virial_rmse_meV_per_atom": train_rmse[2], "val_virial_rmse_meV_per_atom": val_rmse[2]}
+           if config.stress_weight > 0 else {}),
     })
     if config.schedule == "plateau":
         run.scheduler.step(val_loss)
@@ -316,7 +326,7 @@ class _Budget:
         self.patience = config.patience
 
     def describe(self) -> str:
-        budget = f"a time budget of {self.seconds / 60:g} min (max_time, --max-time MIN)" \
+        budget = f"a time budget of {self.seconds / 60:g} min (--max-time MIN changes it)" \
             if math.isfinite(self.seconds) else "no time budget"
         stop = f", early stop after {self.patience} epochs without validation improvement" if self.patience else ""
         return f"training: at most {self.epochs} epochs or {budget}, whichever ends first{stop}"
@@ -327,8 +337,13 @@ class _Budget:
     def left(self, epoch: int, elapsed: float) -> tuple[float, str]:
         """Seconds left (an estimate; NaN before the first epoch without a time budget) and what ends the run."""
         done = epoch - self.start_epoch
-        by_epochs = (self.epochs - epoch) * (elapsed - self.elapsed0) / done if done > 0 else math.nan
-        by_time = self.seconds - elapsed
+        per_epoch = (elapsed - self.elapsed0) / done if done > 0 else math.nan
+        by_epochs = (self.epochs - epoch) * per_epoch
+        by_time = self.seconds - elapsed  # the run stops at the first epoch that ends past the budget
+        if by_time <= 0:
+            by_time = 0.0
+        elif math.isfinite(by_time) and per_epoch > 0:
+            by_time = math.ceil(by_time / per_epoch) * per_epoch
         if math.isnan(by_epochs) or by_time < by_epochs:
             return (by_time, "budget") if math.isfinite(by_time) else (math.nan, "epochs")
         return by_epochs, "epochs"
@@ -336,7 +351,7 @@ class _Budget:
     def status(self, epoch: int, elapsed: float) -> str:
         left, what = self.left(epoch, elapsed)
         budget = f" of {self.seconds / 60:g} min" if math.isfinite(self.seconds) else ""
-        left = "?" if math.isnan(left) else f"≤{_clock(left)}" if what == "budget" else f"~{_clock(left)}"
+        left = "?" if math.isnan(left) else f"~{_clock(left)}"
         return f"epoch {epoch}/{self.epochs}  {_clock(elapsed)}{budget} elapsed, {left} left ({what})"
 
 
@@ -363,9 +378,10 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
                 run.model.eval()
                 val_rmse = train_rmse
                 if val_graphs:
-                    m = evaluate(run.model, val_graphs, forces=config.force_weight > 0).metrics()
+                    m = evaluate(run.model, val_graphs, forces=config.force_weight > 0,
+                                 stress=config.stress_weight > 0).metrics()
                     e_rmse = m.get("weighted_energy_rmse_meV_per_atom", m["energy_rmse_meV_per_atom"])
-                    val_rmse = (e_rmse, m["force_rmse_eV_per_A"])  # weighted like the training loss
+                    val_rmse = (e_rmse, m["force_rmse_eV_per_A"], m.get("virial_rmse_meV_per_atom", float("nan")))
                 with interrupts.critical():
                     _record_epoch(run, epoch + 1, train_rmse, val_rmse, time.perf_counter() - t0, paths)
                 elapsed = time.perf_counter() - t0
@@ -401,7 +417,7 @@ def _finish(run: _Run, paths: dict, interrupted: bool, extra: dict | None = None
     test_graphs = run.split("test")
     test_metrics: dict = {}
     if test_graphs and not interrupted:
-        ev = evaluate(model, test_graphs, forces=True)
+        ev = evaluate(model, test_graphs, forces=True, stress=True)
         test_metrics = ev.metrics()
         plots.parity(*ev.relative_energies(), ev.forces_ref, ev.forces_pred,
                      paths["parity"], title=f"test split ({len(test_graphs)} structures)")
