@@ -438,7 +438,7 @@ class Campaign:
         while converged is None and c < cfg.max_cycles:
             c += 1
             recs = self.recommend(c)
-            counts = self.label_all(_by_model_energy(recs), c, "ga")
+            counts = self.label_all(_by_model_energy(recs), c, "ga", cell=cfg.oracle.relax_cell)
             if counts["submitted"]:
                 self.log(f"cycle {c}: labelled {counts['ok']} ok, {counts['failed']} failed")
             if pending is not None:
