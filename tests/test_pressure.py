@@ -87,3 +87,23 @@ def test_search_under_pressure_ranks_by_enthalpy_and_leaves_diamond():
     energy = best.atoms.get_potential_energy() / len(best.atoms)
     assert best.energy_per_atom == pytest.approx(energy + p * GPa * best.atoms.get_volume() / len(best.atoms),
                                                  abs=1e-6)
+
+
+def test_campaign_labels_relax_under_pressure_and_rank_by_enthalpy(tmp_path):
+    """The oracle's cell relaxation of a campaign runs to the stress −p, and the stored ``oracle_energy``
+    (what the campaign ranks and judges its model by) is the enthalpy per atom; the frame keeps E."""
+    from xtalnn.campaign.labelling import label
+    from xtalnn.campaign.storage import LabelStore
+
+    p = 10.0
+    result = label(_diamond(), "sw-si", {}, relax_steps=100, fmax=1e-3, cell=True, pressure=p)
+    assert result["status"] == "ok", result["error"]
+    last = result["frames"][-1]
+    assert np.allclose(last.get_stress()[:3], -p * GPa, atol=0.05 * GPa)
+    store = LabelStore("campaign.db", str(tmp_path))
+    store.write("d", result, {"cycle": 1, "system": "cubic", "origin": "ga", "oracle": "sw-si", "pressure": p})
+    row = store.rows(uid="d")[-1]
+    n = len(last)
+    assert row.pressure == p
+    assert row.oracle_energy == pytest.approx((last.get_potential_energy() + p * GPa * last.get_volume()) / n)
+    assert row.toatoms().get_potential_energy() == pytest.approx(last.get_potential_energy())
