@@ -94,8 +94,9 @@ TOLERANCE of the lowest known one (or below it), named by the known structure it
 of another definition are run again."""
 RELAX_STEPS, FMAX = 60, 0.05  # relaxations of (b), (c), (d): the GA's defaults
 TARGET_STEPS, TARGET_FMAX = 300, 0.01
-METHODS = ("campaign", "search", "ase-ga", "random")
+METHODS = ("campaign", "search", "search-equal", "ase-ga", "random")
 METHOD_NAMES = {"campaign": "(a) campaign (active learning)", "search": "(b) xtalnn GA on the reference",
+                "search-equal": "(b′) the same, budget shared equally between the systems (ablation, the seed's)",
                 "ase-ga": "(c) ase-ga bulk GA", "random": "(d) random search (pyxtal, AIRSS-style)"}
 REFERENCES = {"sw": "sw-si", "ma": "ma-tio2", "pedone": "pedone", "chgnet": "chgnet"}
 
@@ -281,8 +282,11 @@ def _campaign_rows(db_path: str, after_id: int = 0) -> list:
         return sorted(db.select(f"id>{after_id}"), key=lambda r: r.id)
 
 
+TEMPLATE: Path | None = None  # --template: another campaign template than the cell's (experiments)
+
+
 def run_campaign(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
-    values, cfg = campaign_config(cell, seed)
+    values, cfg = campaign_config(cell, seed, TEMPLATE)
     work.mkdir(parents=True, exist_ok=True)
     values_path = work / "config.json"
     values_path.write_text(json.dumps(values, indent=1))
@@ -402,12 +406,12 @@ def _search_rows(out: str) -> list:
     return rows
 
 
-def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, overrides: dict | None = None) -> dict:
     from xtalnn.search import search
     from xtalnn.search.dedup import space_group
     from xtalnn.search.driver import STOP_FILE
 
-    settings = search_settings(budget)
+    settings = {**search_settings(budget), **(overrides or {})}
     out = str(work / "search")
     stop = threading.Event()
 
@@ -647,7 +651,13 @@ def run_random(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
 
 
 # ---------------------------------------------------------------------------- driver
-RUNNERS = {"campaign": run_campaign, "search": run_search, "ase-ga": run_ase_ga, "random": run_random}
+def run_search_equal(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+    """(b′): :func:`run_search` with the seed's equal sharing of evaluations between the populations."""
+    return run_search(cell, seed, budget, work, matcher, {"budget_sharing": "equal"})
+
+
+RUNNERS = {"campaign": run_campaign, "search": run_search, "search-equal": run_search_equal, "ase-ga": run_ase_ga,
+           "random": run_random}
 
 
 def _commit() -> str:
@@ -899,13 +909,15 @@ def main(argv=None) -> int:
     p.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md after running")
     p.add_argument("--targets-only", action="store_true", help="only relax the known structures")
     p.add_argument("--random-workers", type=int, default=2, help="processes of the random search (default 2)")
+    p.add_argument("--template", default=None, help="campaign template TOML instead of the cell's (use with --out)")
     p.add_argument("--campaign-child", nargs=2, metavar=("CONFIG_JSON", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.campaign_child:
         return _campaign_child(*args.campaign_child)
     out_root = Path(args.out)
-    global RANDOM_WORKERS
+    global RANDOM_WORKERS, TEMPLATE
     RANDOM_WORKERS = args.random_workers
+    TEMPLATE = Path(args.template).resolve() if args.template else None
     if not args.report:
         methods = list(METHODS) if args.method == "all" else [m.strip() for m in args.method.split(",")]
         bad = [m for m in methods if m not in METHODS] + [c for c in args.system if c not in CELLS]

@@ -209,3 +209,42 @@ def test_a_run_folder_refuses_other_settings(tmp_path):
     assert bind_identity(path, {"a": 1, "ga": {"b": 2}}, "search")["x"] == 3  # the stored record
     with pytest.raises(ValueError, match=r"different search \(settings differ: ga.b\)"):
         bind_identity(path, {"a": 1, "ga": {"b": 5}}, "search")
+
+
+# ---------------------------------------------------------------------------- budget sharing
+def test_share_weights_halve_by_rank_with_a_floor_and_full_share_for_unranked_runs():
+    from xtalnn.search.schedule import share_weights
+
+    inf = float("inf")
+    w = share_weights([-4.0, -4.3, inf, -3.0, -4.1, -2.0, -1.0, -0.5])
+    assert w[1] == 1.0 and w[4] == 0.5 and w[0] == 0.25 and w[3] == 0.125
+    assert w[2] == 1.0  # no energy yet: a full share
+    assert w[7] == 1 / 16  # rank 6 would get 1/64: floored at 1 / (2 n)
+
+
+def test_next_run_gives_evaluations_in_proportion_to_the_weights():
+    from xtalnn.search.schedule import next_run
+
+    weights, given, active = [1.0, 0.5, 0.25], [0, 0, 0], [0, 1, 2]
+    for _ in range(70):
+        given[next_run(active, given, weights)] += 1
+    assert given == [40, 20, 10]
+
+
+def test_adaptive_sharing_does_not_change_any_runs_results(tmp_path):
+    """Only the order in which a process advances its runs depends on the sharing: every run ends with the
+    same candidates (its random numbers are its own)."""
+    import ase.db
+
+    from xtalnn.search import search
+
+    energies = {}
+    for sharing in ("equal", "adaptive"):
+        out = tmp_path / sharing
+        search("Si4", "empirical", population=4, children=2, generations=2, seeds_per_system=1,
+               systems=["cubic", "tetragonal", "triclinic"], budget_sharing=sharing, workers=1, verbose=False,
+               out_dir=str(out))
+        energies[sharing] = {p.name: sorted((r.gen, r.idx, round(r.get("energy_per_atom", 0.0), 10))
+                                            for r in ase.db.connect(str(p)).select())
+                             for p in sorted((out / "runs").glob("*.db"))}
+    assert energies["equal"] == energies["adaptive"] and len(energies["equal"]) == 3

@@ -21,7 +21,8 @@
     [oracle]
     calculator = "sw-si"           # any xtalnn.calculators.registry spec: sw-si, tblite, gpaw, module:factory
     kwargs = {}                    # passed to the calculator (e.g. ecut = 300 for gpaw)
-    relax_steps = 0                # > 0: a short oracle relaxation (fixed cell) whose frames are stored too
+    relax_steps = 0                # > 0: a short oracle relaxation whose frames are stored too
+    relax_cell = false             # true: that relaxation moves the cell too (FrechetCellFilter)
     final_relax_steps = 0          # > 0: after the final relabelling, the final_relax_best lowest distinct
     final_relax_best = 3           #   candidates relaxed by the oracle, cell included; ranked by the result
 
@@ -99,7 +100,8 @@ class OracleConfig:
 
     calculator: str = "sw-si"  # a calculator spec: sw-si, ma-tio2, pedone, chgnet, gpaw, module:factory, …
     kwargs: dict = field(default_factory=dict)  # keyword arguments of the calculator (e.g. ecut = 300 for gpaw)
-    relax_steps: int = 0  # > 0: a short oracle relaxation (fixed cell) whose frames are stored and trained on
+    relax_steps: int = 0  # > 0: a short oracle relaxation whose frames are stored and trained on
+    relax_cell: bool = False  # the cycles' oracle relaxations move the cell too (FrechetCellFilter)
     fmax: float = 0.05  # eV/Å, for the optional relaxations
     final_relax_steps: int = 0  # BFGS steps of the final cell relaxation (FrechetCellFilter); 0 = none
     final_relax_best: int = 3  # how many of the lowest relabelled final candidates are relaxed

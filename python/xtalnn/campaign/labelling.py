@@ -48,12 +48,12 @@ def _frame(atoms: Atoms) -> Atoms:
 
 
 def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int = 0, fmax: float = 0.05,
-          cell: bool = False) -> dict:
+          cell: bool = False, pressure: float = 0.0) -> dict:
     """Single point (and optionally ``relax_steps`` BFGS steps) with the oracle ``spec``.
 
     The relaxation moves the atoms at fixed cell, or with ``cell=True`` the cell too (ASE's
-    ``FrechetCellFilter``: stress to zero, ``fmax`` in eV/Å applies to the filter's generalised forces);
-    every step is a stored frame.
+    ``FrechetCellFilter``: stress to −``pressure`` (GPa; 0 by default), ``fmax`` in eV/Å applies to the
+    filter's generalised forces); every step is a stored frame.
 
     Returns ``{"status": "ok"|"failed", "frames": [Atoms with results], "error": str (also for an
     ok call whose relaxation failed after the single point: its frames so far are kept),
@@ -77,7 +77,9 @@ def label(atoms: Atoms, spec: str, kwargs: dict | None = None, relax_steps: int 
             if cell:
                 from ase.filters import FrechetCellFilter
 
-                target = FrechetCellFilter(work)
+                from ase.units import GPa
+
+                target = FrechetCellFilter(work, scalar_pressure=pressure * GPa)
             opt = BFGS(target, logfile=None)
             for _ in opt.irun(fmax=fmax, steps=relax_steps):
                 if opt.nsteps > 0:

@@ -222,7 +222,8 @@ class Campaign:
         for atoms in todo:
             clean = atoms.copy()
             clean.info = {}
-            futures[self.executor.submit(label, clean, o.calculator, dict(o.kwargs), steps, o.fmax, cell)] = atoms
+            futures[self.executor.submit(label, clean, o.calculator, dict(o.kwargs), steps, o.fmax, cell,
+                                         self.cfg.ga.pressure)] = atoms
         for fut in cf.as_completed(futures):
             atoms = futures[fut]
             try:
@@ -234,7 +235,7 @@ class Campaign:
                           "atoms": atoms, "started": time.time(), "finished": time.time(), "seconds": 0.0}
             meta = dict(cycle=cycle, system=atoms.info["system"], origin=origin, oracle=o.calculator,
                         model=atoms.info.get("model", "none"), model_energy=atoms.info.get("model_energy"),
-                        min_loss=self.cfg.min_loss)
+                        min_loss=self.cfg.min_loss, pressure=self.cfg.ga.pressure)
             self.store.write(atoms.info["uid"], result, meta)
             counts[result["status"]] += 1
             if result["status"] != "ok":
@@ -438,7 +439,7 @@ class Campaign:
         while converged is None and c < cfg.max_cycles:
             c += 1
             recs = self.recommend(c)
-            counts = self.label_all(_by_model_energy(recs), c, "ga")
+            counts = self.label_all(_by_model_energy(recs), c, "ga", cell=cfg.oracle.relax_cell)
             if counts["submitted"]:
                 self.log(f"cycle {c}: labelled {counts['ok']} ok, {counts['failed']} failed")
             if pending is not None:

@@ -49,8 +49,9 @@ def final_quality(store, model_path: str | None, ground_state: dict | None, top:
         return out
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    target = store.db.get(id=ground_state["row_id"]).toatoms()
-    out["ground_state_model_energy"] = _model_energy(model_path, target)
+    row = store.db.get(id=ground_state["row_id"])
+    target = row.toatoms()
+    out["ground_state_model_energy"] = _model_energy(model_path, target, row.get("pressure", 0.0))
     out["ground_state_error"] = out["ground_state_model_energy"] - ground_state["oracle_energy"]
     reference = AseAtomsAdaptor.get_structure(target)
     for rank, row in enumerate(sorted(finals, key=lambda r: r.model_energy), 1):
@@ -60,8 +61,8 @@ def final_quality(store, model_path: str | None, ground_state: dict | None, top:
     return out
 
 
-def _model_energy(model_path: str, atoms) -> float:
-    """The model's energy per atom (eV/atom) of ``atoms``."""
+def _model_energy(model_path: str, atoms, pressure: float = 0.0) -> float:
+    """The model's energy per atom (eV/atom) of ``atoms``; its enthalpy per atom under ``pressure`` (GPa)."""
     import warnings
 
     from xtalnn.potential.calculator import XtalnnCalculator
@@ -70,4 +71,7 @@ def _model_energy(model_path: str, atoms) -> float:
     atoms.calc = XtalnnCalculator(model_path, warn=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(atoms.get_potential_energy()) / len(atoms)
+        energy = float(atoms.get_potential_energy())
+    from xtalnn.search.relax import enthalpy_per_atom
+
+    return enthalpy_per_atom(energy, atoms.get_volume(), len(atoms), pressure)

@@ -104,6 +104,8 @@ def write_report(out_dir: str) -> dict:
         + (f"at cycle {converged}" if converged else "no (final GA with the last model)")
         + f"; final model: {state.get('final_model', '?')}",
         f"- oracle calls (structures labelled): {oracle_calls} ({failed} failed); stored frames: {frames}",
+        *([f"- pressure: {ident['ga']['pressure']:g} GPa: every oracle and model energy below is an enthalpy per "
+           "atom (E + pV)/N"] if ident.get("ga", {}).get("pressure") else []),
         "- best overall: " + (f"{overall[0]['system']} {overall[0]['symbol']} ({overall[0]['spacegroup']}), "
                               f"{overall[0]['oracle_energy']:.4f} eV/atom" if overall else "–"),
         "",

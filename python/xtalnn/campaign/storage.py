@@ -18,7 +18,9 @@ Only the campaign's main process writes. One row per oracle frame; key-value pai
 ``status``        ``ok`` or ``failed`` (the error is in ``data['error']``)
 ``model``         the fitness that ranked it (``empirical`` or ``cycle-NNN``)
 ``model_energy``  that fitness's energy (eV/atom) of the structure
-``oracle_energy`` the oracle's energy (eV/atom)
+``oracle_energy`` the oracle's energy (eV/atom); under ``[ga] pressure`` its enthalpy (E + pV)/N, which
+                  the campaign ranks by (the frame's own energy stays E)
+``pressure``      GPa, only when not 0
 ``well_predicted`` |oracle − model| < min_loss (eV/atom): not added to the training set
 ``relax_failed``  the oracle's relaxation failed after the frames stored (error in ``data['error']``)
 ``started``, ``finished`` Unix times (s) of the oracle call; ``seconds`` its wall time
@@ -124,8 +126,13 @@ class LabelStore:
         """Store one oracle result (all its frames in one transaction).
 
         ``result``: the dict of :func:`xtalnn.campaign.labelling.label`; ``meta``: cycle, system,
-        origin, oracle, model, model_energy (eV/atom), min_loss (eV/atom) for ``well_predicted``.
+        origin, oracle, model, model_energy (eV/atom), min_loss (eV/atom) for ``well_predicted``, and
+        optionally pressure (GPa): then ``oracle_energy`` is the enthalpy per atom (E + pV)/N that the
+        campaign ranks by (the model's ``model_energy`` is its enthalpy too); the frame's energy stays E.
         """
+        from xtalnn.search.relax import enthalpy_per_atom
+
+        pressure = float(meta.get("pressure", 0.0))
         base = dict(uid=uid, cycle=int(meta["cycle"]), system=meta["system"], oracle=meta["oracle"],
                     model=meta.get("model", "none"), started=float(result["started"]),
                     finished=float(result["finished"]), seconds=float(result["seconds"]))
@@ -139,10 +146,10 @@ class LabelStore:
                          data={"error": result["error"][:2000]})
                 return
             for k, atoms in enumerate(result["frames"]):
-                e = atoms.get_potential_energy() / len(atoms)
+                e = enthalpy_per_atom(atoms.get_potential_energy(), atoms.get_volume(), len(atoms), pressure)
                 origin = "relax" if k > 0 and meta["origin"] == "ga" else meta["origin"]  # "relax": training data
                 kv = dict(base, frame=k, status="ok", origin=origin,
-                          oracle_energy=float(e))
+                          oracle_energy=float(e), **({"pressure": pressure} if pressure else {}))
                 if k == 0 and "model_energy" in base and meta.get("model", "empirical") != "empirical":
                     kv["well_predicted"] = bool(abs(e - base["model_energy"]) < float(meta.get("min_loss", 0.0)))
                 data = {}

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     result = search(args.composition, args.calculator, from_arguments(args), formula_units=args.formula_units,
                     out_dir=args.output, workers=args.workers, verbose=not args.quiet)
     print(f"{result.evaluations} evaluations ({result.new_evaluations} new, {result.failed} failed)"
-          f" in {result.wall_seconds:.1f} s; results in {result.out_dir}")
+          f" in {result.wall_seconds:.1f} s; results in {result.out_dir}; ranked by {result.quantity}")
     for c in result.candidates[:10]:
         a, b, cc, al, be, ga = c.cellpar
         print(f"{c.energy_per_atom:10.4f} eV/atom  {c.symbol:>10s} ({c.spacegroup:3d})  {c.system:12s}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -39,6 +40,10 @@ class GASettings:
     stall_generations: int = _setting(
         10, "a population stops when its best energy has not improved by more than energy_tol for this many "
         "generations (0: never; the seed paper runs every generation)")
+    budget_sharing: str = _setting(
+        "adaptive", "how a worker process shares evaluations between its populations: 'adaptive' (in "
+        "proportion to 2^-rank of each population's lowest energy among all, floored at 1/(2 × runs)) or "
+        "'equal' (in turn, as the seed paper)")
     seeds_per_system: int = _setting(2, "independent runs per crystal system", flag="--seeds")
     seed: int = _setting(0, "first random seed (runs use seed, seed + 1, …)")
     top_k: int = _setting(16, "distinct structures reported per system")
@@ -51,9 +56,11 @@ class GASettings:
                                                    "from covalent radii)")
     min_distances: dict = _setting({}, "minimum distance per element pair {'A-B': Å} (default "
                                        "0.7 × (r_cov,A + r_cov,B))", flag="--min-distance")
+    pressure: float = _setting(0.0, "external pressure (GPa): candidates relax under it and are ranked by "
+                                    "enthalpy per atom (E + pV)/N, which the search then reports as its energy")
     energy_tol: float = _setting(0.005, "energies per atom closer than this (eV/atom) may be duplicates")
 
-    IGNORED_ON_RESUME = ("generations", "stall_generations", "top_k", "systems")
+    IGNORED_ON_RESUME = ("generations", "stall_generations", "top_k", "systems", "budget_sharing")
     """Settings a resumed search may change (it runs longer, reports more, or searches a subset)."""
 
     def __post_init__(self):
@@ -73,9 +80,15 @@ class GASettings:
                           ("generations", 0), ("stall_generations", 0), ("relax_steps", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        from xtalnn.search.schedule import SHARING
+
+        if self.budget_sharing not in SHARING:
+            raise ValueError(f"budget_sharing must be one of {', '.join(SHARING)}, got {self.budget_sharing!r}")
         for name in ("select_fraction", "mutation_probability", "symmetric_start"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if not math.isfinite(self.pressure):
+            raise ValueError(f"pressure must be a finite number of GPa, got {self.pressure}")
         if not self.fmax > 0 or not self.energy_tol >= 0:
             raise ValueError(f"fmax must be > 0 eV/Å and energy_tol >= 0 eV/atom, got {self.fmax}, {self.energy_tol}")
         if self.volume_per_atom is not None and not self.volume_per_atom > 0:

@@ -37,6 +37,7 @@ from xtalnn.search.dedup import Deduplicator, space_group
 from xtalnn.search.generate import StartingStructures
 from xtalnn.search.operators import make_child
 from xtalnn.search.relax import EvaluationError, relax
+from xtalnn.search.schedule import Scoreboard, next_run, share_weights
 from xtalnn.search.storage import Record, RunStore, run_db_path
 from xtalnn.search.systems import CRYSTAL_SYSTEMS, check_system
 
@@ -84,24 +85,35 @@ def run_system(
     Returns counters: ``evaluations`` (candidates in the db), ``new_evaluations`` (done now),
     ``seconds`` (wall time of the new ones).
     """
-    return _run_interleaved([(cfg, calculator_factory, system, seed, out_dir, verbose, stop_when)])[0]
+    return _run_interleaved([(cfg, calculator_factory, system, seed, out_dir, verbose, stop_when, 0)],
+                            Scoreboard(1))[0]
 
 
-def _run_interleaved(tasks: list[tuple]) -> list[dict]:
-    """Run several (system, seed) runs in this process, one new evaluation of each in turn.
+def _run_interleaved(tasks: list[tuple], board: Scoreboard) -> list[dict]:
+    """Run several (system, seed) runs in this process, one new evaluation at a time.
 
-    Round-robin keeps the runs a process holds at the same number of evaluations, so that
-    system-parallel runs progress together however few processes there are (a run that
-    finds the target early is not kept waiting behind whole other runs). Each run's results do
+    ``equal`` sharing (:mod:`.schedule`) takes the runs in turn, which keeps them at the same number
+    of evaluations, so that system-parallel runs progress together however few processes there are;
+    ``adaptive`` sharing gives the next evaluation to the run furthest below its share
+    (:func:`.schedule.share_weights` of every run's best energy on ``board``). Each run's results do
     not depend on the interleaving (own random numbers, own database). Returns their counters.
     """
-    steps = [_run_steps(*task) for task in tasks]
+    steps = [_run_steps(*task, board=board) for task in tasks]
+    index = [task[7] for task in tasks]
+    adaptive = bool(tasks) and tasks[0][0].ga.budget_sharing == "adaptive"
     counters: list[dict | None] = [None] * len(steps)
+    given = [0] * len(steps)
     active = list(range(len(steps)))
     while active:
-        for k in list(active):
+        if adaptive:
+            weights = share_weights(board.snapshot())
+            turn = [next_run(active, given, [weights[index[k]] for k in range(len(steps))])]
+        else:
+            turn = list(active)
+        for k in turn:
             try:
                 next(steps[k])
+                given[k] += 1
             except StopIteration as done:
                 counters[k] = done.value
                 active.remove(k)
@@ -116,9 +128,11 @@ def _run_steps(
     out_dir: str,
     verbose: bool = True,
     stop_when: Callable[[Atoms, float, int], bool] | None = None,
+    run_index: int = 0,
+    board: Scoreboard | None = None,
 ) -> Generator[None, None, dict]:
     """The run of :func:`run_system` as a generator that yields after each new evaluation and
-    returns the counters."""
+    returns the counters; its lowest energy so far goes to ``board`` as entry ``run_index``."""
     check_system(system)
     log = _Log(out_dir, verbose)
     tag = f"[{system} s{seed}]"
@@ -153,9 +167,13 @@ def _run_steps(
                         optimizer=cfg.ga.optimizer,
                         keep_symmetry=cfg.ga.keep_symmetry,
                         enabled=cfg.ga.relax,
+                        pressure=cfg.ga.pressure,
                     )
                     sg, _ = space_group(ev.atoms)
-                    rec = Record(gen, idx, "ok", ev.atoms, ev.energy_per_atom, sg, origin,
+                    if cfg.ga.pressure:  # the fitness is the enthalpy; keep the energy too
+                        extra = {**(extra or {}), "pressure": cfg.ga.pressure,
+                                 "energy_per_atom": ev.energy_per_atom}
+                    rec = Record(gen, idx, "ok", ev.atoms, ev.enthalpy_per_atom, sg, origin,
                                  ev.n_calls, extra=extra)
                 except EvaluationError as err:
                     rec = Record(gen, idx, "failed", atoms, origin=origin, error=str(err), extra=extra)
@@ -171,6 +189,8 @@ def _run_steps(
                     open(os.path.join(out_dir, STOP_FILE), "w").close()
         elif rec.status != "failed":
             archive.add(rec.atoms, rec.energy_per_atom)  # replay: same archive as the first time
+        if board is not None and rec.status in ("ok", "duplicate"):
+            board.report(run_index, rec.energy_per_atom)
         counters["evaluations"] += 1
         counters["failed"] += rec.status == "failed"
         counters["duplicates"] += rec.status == "duplicate"
@@ -270,14 +290,25 @@ def _time_left(ga: GASettings, gen: int, improved_at: int, counters: dict, elaps
     return text
 
 
+_BOARD: Scoreboard | None = None
+"""The search's scoreboard in a worker process (set by :func:`_use_board`)."""
+
+
+def _use_board(shared, n_runs: int) -> None:
+    """Worker-process initializer: the scoreboard shared by all processes of the search."""
+    global _BOARD
+    _BOARD = Scoreboard(n_runs, shared)
+
+
 def _run_tasks(tasks: list[tuple]) -> list[dict]:
+    board = _BOARD or Scoreboard(1 + max(task[7] for task in tasks))
     # one BLAS thread per process: the matrices are tiny (BFGS on 3N + 9) and the runs are parallel
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
-        return _run_interleaved(tasks)
+        return _run_interleaved(tasks, board)
     with threadpool_limits(1):
-        return _run_interleaved(tasks)
+        return _run_interleaved(tasks, board)
 
 
 # ---------------------------------------------------------------------------- search()
@@ -376,7 +407,8 @@ def search(
         os.remove(stop)
     workers = workers or os.cpu_count() or 1
     factory, workers = _factory(calculator, workers)
-    tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when) for s in ga.systems for k in ga.run_seeds()]
+    runs = [(s, k) for s in ga.systems for k in ga.run_seeds()]
+    tasks = [(cfg, factory, s, k, out_dir, verbose, stop_when, i) for i, (s, k) in enumerate(runs)]
     # each process takes every workers-th run and interleaves its runs one evaluation at a time
     workers = min(workers, len(tasks))
     shares = [tasks[w::workers] for w in range(workers)]
@@ -389,7 +421,9 @@ def search(
         # fork: works from scripts without a __main__ guard; the parent never starts a calculator
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        shared = ctx.RawArray("d", [float("inf")] * len(tasks))  # the scoreboard of every process
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_use_board,
+                                 initargs=(shared, len(tasks))) as pool:
             per_share = list(pool.map(_run_tasks, shares))
     stats = [per_share[k % workers][k // workers] for k in range(len(tasks))]  # task order
     wall = time.perf_counter() - start

@@ -5,7 +5,8 @@ the system's allowed strains (:func:`.systems.strain_basis`): with the cell in s
 orientation the deformation (I + ε) stays in that subspace, so every step obeys the system's
 lattice constraints (optionally also the space group, with ``FixSymmetry``). At the end the
 constraints are re-imposed to remove round-off, and the final energy is that of the returned
-structure.
+structure. Under an external pressure p the cell relaxes to zero stress minus p (the filter's
+``scalar_pressure``) and the fitness is the enthalpy H = E + pV.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import UnitCellFilter
+from ase.units import GPa
 
 from xtalnn.search.systems import impose, project_strain
 
@@ -41,16 +43,28 @@ class EvaluationError(RuntimeError):
 
 @dataclass
 class Relaxed:
-    """A relaxed candidate: structure (with a SinglePointCalculator), energy (eV), calls."""
+    """A relaxed candidate: structure (with a SinglePointCalculator), energy (eV), calls, and the
+    pressure (GPa) it relaxed under."""
 
     atoms: Atoms
     energy: float
     n_calls: int
+    pressure: float = 0.0
 
     @property
     def energy_per_atom(self) -> float:
         """eV/atom."""
         return self.energy / len(self.atoms)
+
+    @property
+    def enthalpy_per_atom(self) -> float:
+        """H / N = (E + pV) / N in eV/atom (the energy per atom at zero pressure)."""
+        return enthalpy_per_atom(self.energy, self.atoms.get_volume(), len(self.atoms), self.pressure)
+
+
+def enthalpy_per_atom(energy: float, volume: float, n_atoms: int, pressure: float) -> float:
+    """(E + pV) / N in eV/atom from E in eV, V in Å³ and p in GPa."""
+    return (energy + pressure * GPa * volume) / n_atoms
 
 
 _OPTIMIZERS = ("BFGS", "FIRE", "LBFGS", "BFGSLineSearch")
@@ -65,12 +79,14 @@ def relax(
     optimizer: str = "BFGS",
     keep_symmetry: bool = False,
     enabled: bool = True,
+    pressure: float = 0.0,
 ) -> Relaxed:
     """Relax ``atoms`` with ``calculator`` under ``system``'s constraints; at most ``steps``.
 
-    ``fmax`` in eV/Å (the cell part is the filter's scaled stress). With ``enabled=False`` only a
-    single point is computed (the paper's unrelaxed GA). Raises :class:`EvaluationError` when the
-    calculator fails or returns non-finite numbers.
+    ``fmax`` in eV/Å (the cell part is the filter's scaled stress). ``pressure`` in GPa: the cell
+    relaxes towards the stress −p (rank the result by :attr:`Relaxed.enthalpy_per_atom`). With
+    ``enabled=False`` only a single point is computed (the paper's unrelaxed GA). Raises
+    :class:`EvaluationError` when the calculator fails or returns non-finite numbers.
     """
     import ase.optimize
 
@@ -85,7 +101,7 @@ def relax(
                 from ase.constraints import FixSymmetry
 
                 work.set_constraint(FixSymmetry(work, symprec=1e-3))
-            filt = SystemCellFilter(work, system)
+            filt = SystemCellFilter(work, system, scalar_pressure=pressure * GPa)
             opt = getattr(ase.optimize, optimizer)(filt, logfile=None)
             _finite_guard(opt, filt)
             opt.run(fmax=fmax, steps=steps)
@@ -104,7 +120,7 @@ def relax(
     if not (np.isfinite(energy) and np.all(np.isfinite(forces)) and np.all(np.isfinite(stress))):
         raise EvaluationError(f"non-finite result (energy {energy})")
     final.calc = SinglePointCalculator(final, energy=energy, forces=forces, stress=stress)
-    return Relaxed(final, energy, calls)
+    return Relaxed(final, energy, calls, pressure)
 
 
 def _finite_guard(opt, filt) -> None:

@@ -43,10 +43,16 @@ class SearchResult:
     wall_seconds: float
     out_dir: str
     run_stats: list[dict] = field(default_factory=list)
+    pressure: float = 0.0  # GPa; when not 0, every "energy per atom" here is the enthalpy (E + pV)/N
 
     @property
     def best(self) -> Candidate:
         return self.candidates[0]
+
+    @property
+    def quantity(self) -> str:
+        """What the search ranked by: ``"E"`` or ``"H at p GPa"``."""
+        return f"H at {self.pressure:g} GPa" if self.pressure else "E"
 
 
 def collect(out_dir: str, cfg, stats: list[dict], wall: float) -> SearchResult:
@@ -88,7 +94,7 @@ def collect(out_dir: str, cfg, stats: list[dict], wall: float) -> SearchResult:
     result = SearchResult(
         candidates=ranked, by_system=by_system, history=history, evaluations=total,
         new_evaluations=sum(s.get("new_evaluations", 0) for s in stats), failed=failed,
-        wall_seconds=wall, out_dir=out_dir, run_stats=stats,
+        wall_seconds=wall, out_dir=out_dir, run_stats=stats, pressure=cfg.ga.pressure,
     )
     write_outputs(result, cfg.composition.formula)
     return result
@@ -130,7 +136,8 @@ def write_outputs(result: SearchResult, formula: str) -> None:
                 )
     with open(os.path.join(out, "summary.txt"), "w") as fh:
         fh.write(f"# {formula}: best distinct structures per crystal system\n")
-        fh.write("system        rank  E (eV/atom)  space group       a      b      c  alpha   beta  gamma\n")
+        fh.write(f"# ranked by {result.quantity} (eV/atom)\n")
+        fh.write("system        rank  eV/atom       space group       a      b      c  alpha   beta  gamma\n")
         for system, cands in result.by_system.items():
             for c in cands:
                 a, b, cc, al, be, ga = c.cellpar
@@ -138,11 +145,12 @@ def write_outputs(result: SearchResult, formula: str) -> None:
                     f"{system:13s} {c.rank:4d} {c.energy_per_atom:12.4f}  {c.symbol:>9s} ({c.spacegroup:3d})"
                     f" {a:6.3f} {b:6.3f} {cc:6.3f} {al:6.1f} {be:6.1f} {ga:6.1f}\n"
                 )
-    plot_history(result.history, os.path.join(out, "best_energy.png"), formula)
+    plot_history(result.history, os.path.join(out, "best_energy.png"), formula, result.quantity)
 
 
-def plot_history(history: dict[str, list[float]], path: str, title: str = "") -> None:
-    """PNG of the best energy per atom (eV/atom) per generation, one line per system."""
+def plot_history(history: dict[str, list[float]], path: str, title: str = "", quantity: str = "E") -> None:
+    """PNG of the best energy per atom (eV/atom; ``quantity``: E or the enthalpy) per generation, one line
+    per system."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,7 +161,7 @@ def plot_history(history: dict[str, list[float]], path: str, title: str = "") ->
         if values:
             ax.plot(range(len(values)), values, marker=".", label=system)
     ax.set_xlabel("generation")
-    ax.set_ylabel("best energy (eV/atom)")
+    ax.set_ylabel(f"best {quantity} (eV/atom)")
     ax.set_title(title)
     if any(history.values()):
         ax.legend(fontsize=8)
