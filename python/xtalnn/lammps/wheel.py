@@ -110,19 +110,39 @@ def preload_mpi() -> str | None:
     return _MPI_LOADED[0]
 
 
-def finalize_mpi() -> bool:
-    """``MPI_Finalize`` if this process initialised MPI (an in-process LAMMPS did) and has not finalised
-    it; MPICH then removes its ``/dev/shm/mpich_shm_*`` segment (~1 MB), which it leaves behind
-    otherwise. Call it only once no LAMMPS instance is left. Returns whether it finalised."""
-    if not _MPI_LOADED:
-        return False
+def _mpi_state() -> tuple[bool, bool]:
+    """(initialised, finalised) of the loaded MPI library."""
     lib = ctypes.CDLL(_MPI_LOADED[0], mode=ctypes.RTLD_GLOBAL)
     initialized, finalized = ctypes.c_int(0), ctypes.c_int(0)
     lib.MPI_Initialized(ctypes.byref(initialized))
     lib.MPI_Finalized(ctypes.byref(finalized))
-    if not initialized.value or finalized.value:
+    return bool(initialized.value), bool(finalized.value)
+
+
+_MPI_INHERITED: list[bool] = []
+"""Set in a forked child whose parent had initialised MPI: that MPI state is the parent's copy, and
+finalising it in the child crashes (segmentation fault in MPICH); the parent finalises it."""
+
+
+def _note_inherited_mpi() -> None:
+    if _MPI_LOADED and _mpi_state()[0]:
+        _MPI_INHERITED.append(True)
+
+
+os.register_at_fork(after_in_child=_note_inherited_mpi)
+
+
+def finalize_mpi() -> bool:
+    """``MPI_Finalize`` if this process initialised MPI (an in-process LAMMPS did) and has not finalised
+    it; MPICH then removes its ``/dev/shm/mpich_shm_*`` segment (~1 MB), which it leaves behind
+    otherwise. Never in a forked child that inherited its parent's initialised MPI. Call it only once no
+    LAMMPS instance is left. Returns whether it finalised."""
+    if not _MPI_LOADED or _MPI_INHERITED:
         return False
-    lib.MPI_Finalize()
+    initialized, finalized = _mpi_state()
+    if not initialized or finalized:
+        return False
+    ctypes.CDLL(_MPI_LOADED[0], mode=ctypes.RTLD_GLOBAL).MPI_Finalize()
     return True
 
 
