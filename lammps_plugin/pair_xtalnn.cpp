@@ -77,7 +77,7 @@ void PairXtalnn::coeff(int narg, char **arg) {
   const int ntypes = atom->ntypes;
   if (narg < 3)  // LAMMPS itself insists on "* *" (one_coeff)
     error->all(FLERR, "pair_coeff for pair_style xtalnn must be: pair_coeff * * model.pt element1 element2 ... "
-               "(one model element per atom type)");
+               "(one model element or NULL per atom type)");
   if (narg - 3 != ntypes)
     error->all(FLERR, "pair_coeff * * {}: got {} element(s) for {} atom type(s); give one model element per "
                "atom type, in type order", arg[2], narg - 3, ntypes);
@@ -93,8 +93,13 @@ void PairXtalnn::coeff(int narg, char **arg) {
   }
   const auto &elements = model_->elements();
   type_species_.assign(ntypes + 1, -1);
+  has_null_ = false;
   for (int t = 1; t <= ntypes; ++t) {
     const std::string symbol = arg[2 + t];
+    if (symbol == "NULL") {  // left to the other styles of a pair_style hybrid
+      has_null_ = true;
+      continue;
+    }
     for (size_t k = 0; k < elements.size(); ++k)
       if (elements[k] == symbol) type_species_[t] = static_cast<int64_t>(k);
     if (type_species_[t] < 0)
@@ -102,7 +107,7 @@ void PairXtalnn::coeff(int narg, char **arg) {
                  symbol, t, model_path_, utils::join_words(elements, " "));
   }
   for (int i = 1; i <= ntypes; ++i)
-    for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+    for (int j = i; j <= ntypes; ++j) setflag[i][j] = type_species_[i] >= 0 && type_species_[j] >= 0;
   n_members_ = model_->n_members();
   comm_reverse = n_members_ > 1 ? static_cast<int>(3 * n_members_) : 0;  // members' forces on ghosts
   if (comm->me == 0) utils::logmesg(lmp, "pair xtalnn: {}: {}\n", model_path_, model_->summary());
@@ -144,10 +149,12 @@ void PairXtalnn::build_edges() {
   int64_t E = 0;
   for (int ii = 0; ii < list->inum; ++ii) {
     const int i = list->ilist[ii];
+    if (species_[i] < 0) continue;  // NULL type
     const int *jlist = list->firstneigh[i];
     const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
     for (int jj = 0; jj < list->numneigh[i]; ++jj) {
       const int j = jlist[jj] & NEIGHMASK;
+      if (species_[j] < 0) continue;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
       if (dx * dx + dy * dy + dz * dz >= rc2) continue;
       centre[E] = i;
@@ -160,12 +167,32 @@ void PairXtalnn::build_edges() {
   n_edges_ = E;
 }
 
+void PairXtalnn::compact_atoms(int nlocal, int nall) {
+  // The model numbers its atoms 0 … n_all − 1 with its centres first; atoms of NULL types are left out.
+  std::vector<int64_t> index(nall, -1);
+  model_atom_.clear();
+  model_species_.clear();
+  for (int pass = 0; pass < 2; ++pass)  // covered locals, then covered ghosts
+    for (int i = pass ? nlocal : 0; i < (pass ? nall : nlocal); ++i)
+      if (species_[i] >= 0) {
+        index[i] = static_cast<int64_t>(model_atom_.size());
+        model_atom_.push_back(i);
+        model_species_.push_back(species_[i]);
+      }
+  model_local_ = 0;
+  while (model_local_ < static_cast<int64_t>(model_atom_.size()) && model_atom_[model_local_] < nlocal) ++model_local_;
+  model_edge_index_.resize(2 * n_edges_);
+  for (int64_t k = 0; k < 2 * n_edges_; ++k) model_edge_index_[k] = index[edge_index_[k]];
+}
+
 void PairXtalnn::compute(int eflag, int vflag) {
   ev_init(eflag, vflag);
   build_edges();
   const int nlocal = atom->nlocal;
   const int64_t E = n_edges_;
-  energy_.resize(nlocal);
+  if (has_null_) compact_atoms(nlocal, nlocal + atom->nghost);
+  const int64_t n_model = has_null_ ? model_local_ : nlocal;  // the model's centres
+  energy_.resize(n_model);
   edge_grad_.resize(3 * E);
   const bool check = check_every_ > 0 && update->ntimestep % check_every_ == 0 && update->ntimestep != last_check_;
   if (force_deviation_flag_ && n_members_ < 2)
@@ -175,17 +202,17 @@ void PairXtalnn::compute(int eflag, int vflag) {
       n_members_ > 1 && (force_deviation_flag_ || (deviation_every_ > 0 && update->ntimestep % deviation_every_ == 0));
   xtalnn_lammps::Model::Members members;
   if (deviation) {
-    member_energy_.resize(n_members_ * nlocal);
+    member_energy_.resize(n_members_ * n_model);
     member_grad_.resize(n_members_ * 3 * E);
     members.energy = member_energy_.data();
     members.edge_grad = member_grad_.data();
   }
 
   xtalnn_lammps::EdgeList edges;
-  edges.n_all = static_cast<int64_t>(species_.size());
-  edges.n_local = nlocal;
-  edges.species = species_.data();
-  edges.edge_index = edge_index_.data();
+  edges.n_all = static_cast<int64_t>(has_null_ ? model_species_.size() : species_.size());
+  edges.n_local = n_model;
+  edges.species = has_null_ ? model_species_.data() : species_.data();
+  edges.edge_index = has_null_ ? model_edge_index_.data() : edge_index_.data();
   edges.edge_vec = edge_vec_.data();
   edges.n_edges = E;
   int64_t outside = 0;
@@ -196,9 +223,9 @@ void PairXtalnn::compute(int eflag, int vflag) {
   }
 
   if (eflag_global)
-    for (int i = 0; i < nlocal; ++i) eng_vdwl += energy_[i];
+    for (int64_t k = 0; k < n_model; ++k) eng_vdwl += energy_[k];
   if (eflag_atom)
-    for (int i = 0; i < nlocal; ++i) eatom[i] += energy_[i];
+    for (int64_t k = 0; k < n_model; ++k) eatom[has_null_ ? model_atom_[k] : k] += energy_[k];
 
   double **f = atom->f;
   for (int64_t e = 0; e < E; ++e) {
@@ -219,10 +246,10 @@ void PairXtalnn::compute(int eflag, int vflag) {
     }
   }
   if (check) report_extrapolation(outside);
-  if (deviation) model_deviation(nlocal);
+  if (deviation) model_deviation(nlocal, n_model);
 }
 
-void PairXtalnn::model_deviation(int nlocal) {
+void PairXtalnn::model_deviation(int nlocal, int64_t n_model) {
   const int M = static_cast<int>(n_members_), nall = nlocal + atom->nghost;
   const int64_t E = n_edges_;
   if (atom->nmax > nmax_) {
@@ -259,7 +286,7 @@ void PairXtalnn::model_deviation(int nlocal) {
   }
   std::vector<double> energy_here(M, 0.0), energy(M, 0.0);
   for (int m = 0; m < M; ++m)
-    for (int i = 0; i < nlocal; ++i) energy_here[m] += member_energy_[static_cast<int64_t>(m) * nlocal + i];
+    for (int64_t k = 0; k < n_model; ++k) energy_here[m] += member_energy_[m * n_model + k];
   MPI_Allreduce(energy_here.data(), energy.data(), M, MPI_DOUBLE, MPI_SUM, world);
   double max_deviation = 0.0;
   MPI_Allreduce(&max_here, &max_deviation, 1, MPI_DOUBLE, MPI_MAX, world);

@@ -3,6 +3,9 @@
 //   pair_style xtalnn [extrapolation_every N] [extrapolation_tolerance X] [deviation_every N]
 //                     [deviation_threshold X]
 //   pair_coeff * * model.pt Ti O        (one model element per atom type, in type order)
+//   pair_style hybrid/overlay xtalnn zbl 1.0 2.0
+//   pair_coeff * * xtalnn model.pt Ti O NULL   (NULL: a type the model does not cover; it is neither a
+//                                               centre nor a neighbour of the model's atoms)
 //
 // Units metal (eV, Å), newton pair on. Each step: full neighbour list → edges (centre i local,
 // neighbour j local or ghost, edge_vec = x_j − x_i, |edge_vec| < model cutoff) → atomic energies and
@@ -54,7 +57,8 @@ class PairXtalnn : public Pair {
  private:
   std::unique_ptr<xtalnn_lammps::Model> model_;
   std::string model_path_;
-  std::vector<int64_t> type_species_;  // [ntypes + 1]: model element index of each atom type
+  std::vector<int64_t> type_species_;  // [ntypes + 1]: model element index of each atom type (-1: NULL)
+  bool has_null_ = false;              // some type is NULL: the model sees a compacted copy of the atoms
 
   bigint check_every_ = 100;  // steps between extrapolation checks (0: never)
   double tolerance_ = 1e-6;    // relative slack on the training descriptor range
@@ -75,11 +79,15 @@ class PairXtalnn : public Pair {
   std::vector<int64_t> species_, edge_index_;  // edge_index_ begins with [2, n_edges_] (centres, neighbours)
   std::vector<double> edge_vec_, edge_grad_, energy_;     // edge_vec_: [n_edges_, 3] (Å)
   int64_t n_edges_ = 0;
+  // with NULL types: the model's atoms (covered locals first, then covered ghosts) in its own numbering
+  std::vector<int64_t> model_species_, model_edge_index_, model_atom_;  // model_atom_: model index → LAMMPS index
+  int64_t model_local_ = 0;  // covered local atoms (the model's centres)
 
   void allocate();
   void build_edges();
+  void compact_atoms(int nlocal, int nall);
   void report_extrapolation(int64_t n_outside_here);
-  void model_deviation(int nlocal);
+  void model_deviation(int nlocal, int64_t n_model);
 };
 
 }  // namespace LAMMPS_NS

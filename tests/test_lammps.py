@@ -364,3 +364,77 @@ def test_committee_deviation_every_n_steps_and_single_models_refuse_it(plugin, c
     single = setup_lines(plugin, model) + "fix dev all pair 1 xtalnn force_deviation 1\nrun 0\n"
     result = run_lmp(tmp_path, single, check=False)
     assert result.returncode > 0 and "force_deviation needs a committee model file" in result.stdout
+
+
+# -- pair_style hybrid/overlay: xtalnn beside LAMMPS's own styles ---------------------------------
+
+ZBL = "zbl 2.0 3.0"  # inner/outer radii (Å) reaching the TiO2 bond lengths, so the check is not trivial
+
+
+def zbl_coeffs(numbers: list, style: str = "") -> str:
+    """`pair_coeff i j [style] Z_i Z_j` for every pair of the atom types (atomic numbers in type order;
+    ``style`` names the sub-style inside a pair_style hybrid)."""
+    prefix = f"{style} " if style else ""
+    return "".join(f"pair_coeff {i + 1} {j + 1} {prefix}{float(numbers[i])} {float(numbers[j])}\n"
+                   for i in range(len(numbers)) for j in range(i, len(numbers)))
+
+
+def run_properties(workdir, atoms, type_symbols, pair_lines: str, plugin) -> dict:
+    """Energy (eV) and forces (eV/Å) from one `run 0` with the given pair lines; types by `type_symbols`."""
+    write_data(workdir / "structure.data", atoms, type_symbols)
+    script = (f"units metal\natom_style atomic\nboundary p p p\nread_data structure.data\nplugin load {plugin}\n"
+              f"{pair_lines}dump f all custom 1 forces.dump id fx fy fz\ndump_modify f format float %.17g sort id\n"
+              "run 0\nprint \"RESULT $(pe:%.17g)\"\n")
+    result = run_lmp(workdir, script)
+    rows = np.loadtxt(workdir / "forces.dump", skiprows=9).reshape(len(atoms), -1)
+    return {"energy": float(re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1)), "forces": rows[:, 1:4]}
+
+
+def test_hybrid_overlay_with_zbl_is_the_sum_of_both(plugin, model, tio2_all, tmp_path):
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 1])))
+    atoms.rattle(0.05, seed=8)
+    parts = {}
+    for name, lines in {"xtalnn": f"pair_style xtalnn\npair_coeff * * {model} Ti O\n",
+                        "zbl": f"pair_style {ZBL}\n" + zbl_coeffs([22, 8]),
+                        "hybrid": f"pair_style hybrid/overlay xtalnn {ZBL}\npair_coeff * * xtalnn {model} Ti O\n"
+                                  + zbl_coeffs([22, 8], "zbl")}.items():
+        (tmp_path / name).mkdir()
+        parts[name] = run_properties(tmp_path / name, atoms, ELEMENTS, lines, plugin)
+    assert abs(parts["zbl"]["energy"]) > 1e-3 and np.abs(parts["zbl"]["forces"]).max() > 1e-3
+    assert parts["hybrid"]["energy"] == pytest.approx(parts["xtalnn"]["energy"] + parts["zbl"]["energy"], abs=1e-8)
+    np.testing.assert_allclose(parts["hybrid"]["forces"], parts["xtalnn"]["forces"] + parts["zbl"]["forces"],
+                               rtol=0, atol=1e-8)
+    assert parts["xtalnn"]["energy"] == pytest.approx(calculator_properties(model, atoms)["energy"], abs=1e-8)
+
+
+def test_null_types_are_left_to_the_other_styles(plugin, committee_model, tio2_all, tmp_path):
+    """A third atom type (here some of the O atoms, as fluorine) that the model does not cover: `NULL` in
+    xtalnn's pair_coeff. The hybrid's energy and forces are the model's on the structure without those
+    atoms (XtalnnCalculator) plus LAMMPS's zbl on all of them; the committee's deviation likewise."""
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 1])))
+    atoms.rattle(0.05, seed=9)
+    symbols = atoms.get_chemical_symbols()
+    others = [i for i, s in enumerate(symbols) if s == "O"][::5]
+    for i in others:
+        symbols[i] = "F"
+    atoms.set_chemical_symbols(symbols)
+    covered = [i for i in range(len(atoms)) if i not in others]
+    types = ["Ti", "O", "F"]
+    lines = (f"pair_style hybrid/overlay xtalnn deviation_every 1 {ZBL}\n"
+             f"pair_coeff * * xtalnn {committee_model} Ti O NULL\n" + zbl_coeffs([22, 8, 9], "zbl")
+             + "fix dev all pair 1 xtalnn force_deviation 1\n"
+               "dump d all custom 1 deviation.dump id f_dev\ndump_modify d format float %.17g sort id\n")
+    (tmp_path / "hybrid").mkdir()
+    (tmp_path / "zbl").mkdir()
+    hybrid = run_properties(tmp_path / "hybrid", atoms, types, lines, plugin)
+    zbl = run_properties(tmp_path / "zbl", atoms, types, f"pair_style {ZBL}\n" + zbl_coeffs([22, 8, 9]), plugin)
+    model_part = atoms[covered]
+    calc = XtalnnCalculator(committee_model, warn=False)
+    calc.calculate(model_part, ["energy", "forces"])
+    forces = zbl["forces"].copy()
+    forces[covered] += calc.results["forces"]
+    assert hybrid["energy"] == pytest.approx(calc.results["energy"] + zbl["energy"], abs=1e-8)
+    np.testing.assert_allclose(hybrid["forces"], forces, rtol=0, atol=1e-8)
+    deviation = np.loadtxt(tmp_path / "hybrid" / "deviation.dump", skiprows=9)[:, 1]
+    np.testing.assert_allclose(deviation[covered], calc.results["force_deviation"], rtol=0, atol=1e-8)
+    assert np.all(deviation[others] == 0.0)
