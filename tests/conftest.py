@@ -42,3 +42,10 @@ def random_crystal(rng: np.random.Generator, n_atoms: int, symbols=("Ti", "O"), 
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests run for up to two hours; the default run's limit (pyproject ``timeout``) is for the others."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(7200))

@@ -33,6 +33,21 @@ def check_atoms(atoms) -> None:
         raise ValueError("the cell has zero volume (degenerate lattice vectors)")
 
 
+OVERLAP = 1e-4
+"""Å: atoms (or periodic images) closer than this are one atom written twice, not a structure."""
+
+
+def check_no_overlap(atoms) -> None:
+    """Raise ``ValueError`` naming the first pair of atoms closer than :data:`OVERLAP` (Å). For structures
+    read from files (one ASE neighbour list); the calculators' per-step path does not pay for it."""
+    from ase.neighborlist import neighbor_list
+
+    i, j = neighbor_list("ij", atoms, OVERLAP)
+    if len(i):
+        raise ValueError(f"atoms {int(i[0])} and {int(j[0])} overlap (closer than {OVERLAP} Å; "
+                         f"{len(i) // 2} such pair(s))")
+
+
 def neighbor_list_tensors(
     positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor, cutoff: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -230,9 +230,10 @@ def _predicted(calc, atoms, where: str):
     import numpy as np
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from xtalnn.neighbors import check_atoms
+    from xtalnn.neighbors import check_atoms, check_no_overlap
 
     check_atoms(atoms)
+    check_no_overlap(atoms)
     atoms = atoms.copy()
     props = ["energy", "forces", "energies"] + (["stress"] if atoms.pbc.all() else [])
     with warnings.catch_warnings(record=True) as caught:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xtalnn.neighbors import check_atoms, neighbor_list_tensors
+from xtalnn.neighbors import check_atoms, check_no_overlap, neighbor_list_tensors
 
 
 class DataError(ValueError):
@@ -61,6 +61,7 @@ def check_structure(atoms, elements, name: str, require_energy: bool = True) -> 
     """Raise :class:`DataError` if ``atoms`` cannot be a training structure for ``elements``."""
     try:
         check_atoms(atoms)
+        check_no_overlap(atoms)
     except ValueError as err:
         raise DataError(f"{name}: {err}") from err
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
