@@ -95,6 +95,11 @@ def test_remote_tls_scheduler_runs_jobs_and_refuses_other_clients(tmp_path):
             Client(cluster.address, timeout="4s", security=Security(
                 tls_ca_file=c["ca"], tls_client_cert=c["stranger"], tls_client_key=c["stranger_key"],
                 require_encryption=True))
+        # positive control: the scheduler that refused them is alive and still serves an authorised client
+        authorised = Security(tls_ca_file=c["ca"], tls_client_cert=c["client"], tls_client_key=c["client_key"],
+                              require_encryption=True)
+        with Client(cluster.address, timeout="20s", security=authorised) as client:
+            assert client.submit(sum, [1, 2, 3]).result(timeout=60) == 6
     finally:
         cluster.stop()
 
@@ -360,9 +365,9 @@ def _kill_and_resume(config: str, out: str, url: str, env: dict, seed: int, kill
                 pytest.fail(f"the campaign made no progress in 240 s after a restart; log:\n{open(log).read()}")
             time.sleep(0.2)
         time.sleep(float(rng.uniform(0.0, 5.0)))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        assert proc.poll() is None, "the campaign ended before the kill; the test would prove nothing"
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
         now = labelled(url)  # also asserts that no uid was labelled twice
         assert all(now.get(u) == e for u, e in seen.items()), "a labelled structure was lost"
         seen = now
