@@ -38,6 +38,11 @@ def register(sub) -> None:
     g.add_argument("--acsf-radial", type=int, help=f"ACSF radial functions per element (default {d.acsf_radial})")
     g.add_argument("--acsf-angular-eta", type=int, help=f"ACSF angular widths (default {d.acsf_angular_eta})")
     g.add_argument("--acsf-angular", choices=("g4", "g5", "both"), help=f"default {d.acsf_angular}")
+    g.add_argument("--descriptor-file", nargs="+", metavar="FILE",
+                   help="take the descriptor's parameters from an n2p2 input.nn (symfunction_short lines) or from "
+                        "aenet .stp setups (one per element; Behler2011 functions or BASIS type=Chebyshev)")
+    g.add_argument("--descriptor-file-unit", type=float, metavar="ANGSTROM",
+                   help="the n2p2 file's length unit in Å (default 1; Bohr: 0.529177210903)")
     g = p.add_argument_group("network and optimisation")
     g.add_argument("--hidden", type=int, nargs="+", help=f"hidden layer sizes (default {' '.join(map(str, d.hidden))})")
     g.add_argument("--activation", choices=ACTIVATIONS,
@@ -110,7 +115,7 @@ def register(sub) -> None:
 _TRAIN_KEYS = ("force_fraction", "cache_derivatives", "lbfgs_iterations", "descriptor", "cutoff", "angular_cutoff", "radial_order", "angular_order", "acsf_radial",
                "acsf_angular_eta", "acsf_angular", "hidden", "activation", "optimizer", "lr", "weight_decay",
                "batch_size", "epochs", "schedule", "lr_factor", "lr_patience", "min_lr", "patience",
-               "force_weight", "split", "seed", "threads", "limit", "max_time", "committee", "stress_weight",
+               "force_weight", "split", "seed", "threads", "limit", "max_time", "committee", "stress_weight", "descriptor_file", "descriptor_file_unit",
                "committee_bootstrap")
 
 

@@ -30,6 +30,8 @@ class TrainConfig:
     acsf_radial: int = 12                 # ACSF.default(n_radial=…)
     acsf_angular_eta: int = 4             # ACSF.default(n_angular_eta=…)
     acsf_angular: str = "g5"              # "g4" | "g5" | "both"
+    descriptor_file: list | None = None   # n2p2 input.nn or aenet .stp files: their ACSF/Chebyshev parameters
+    descriptor_file_unit: float = 1.0     # the n2p2 file's length unit in Å (0.529177210903 for Bohr)
     # network
     hidden: list = field(default_factory=lambda: [32, 32])  # hidden layer sizes of each element's network
     activation: str = "tanh"             # see ACTIVATIONS
@@ -69,6 +71,8 @@ class TrainConfig:
         self.elements = list(self.elements)
         self.hidden = list(self.hidden)
         self.split = [float(x) for x in self.split]
+        if isinstance(self.descriptor_file, str):
+            self.descriptor_file = [self.descriptor_file]
         self.optimizer = self.optimizer.lower()
         if isinstance(self.batch_size, str) and self.batch_size != "full":
             try:

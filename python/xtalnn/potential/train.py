@@ -49,7 +49,20 @@ def make_descriptor(config: TrainConfig):
     """``(descriptor module, its constructor settings for the metadata)``."""
     from xtalnn.descriptors import ACSF, Chebyshev
 
-    if config.descriptor == "acsf":
+    if config.descriptor_file:
+        from xtalnn.descriptors.parameter_files import read_parameter_files
+
+        descriptor = read_parameter_files(config.descriptor_file, config.elements, config.descriptor_file_unit)
+        settings = dict(kind=descriptor.op_name, source=[str(p) for p in config.descriptor_file],
+                        cutoff_function=descriptor.cutoff_function)
+        if isinstance(descriptor, ACSF):
+            settings.update(cutoff=descriptor.cutoff, g2=descriptor.g2.tolist(), g4=descriptor.g4.tolist(),
+                            g5=descriptor.g5.tolist())
+        else:
+            settings.update(radial_cutoff=descriptor.radial_cutoff, radial_order=descriptor.radial_order,
+                            angular_cutoff=descriptor.angular_cutoff, angular_order=descriptor.angular_order,
+                            type_spins=descriptor.type_spins)
+    elif config.descriptor == "acsf":
         settings = dict(kind="acsf", cutoff=config.cutoff, n_radial=config.acsf_radial,
                         n_angular_eta=config.acsf_angular_eta, angular=config.acsf_angular)
         descriptor = ACSF.default(config.elements, config.cutoff, n_radial=config.acsf_radial,
