@@ -189,3 +189,57 @@ def test_bad_input(rng):
         descriptor(species + 5, edge_index, vec, 4)
     with pytest.raises(ValueError, match="n_local"):
         descriptor(species, edge_index, vec, 9)
+
+
+@pytest.fixture
+def torch_threads():
+    """Restores torch's thread count after a test that changes it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["acsf-cosine", "chebyshev"])
+def test_two_threads_equal_one_thread_and_the_twin(name, torch_threads):
+    """300 atoms: the op's per-atom loop is split over threads (grain 128 atoms, so 2 threads take a
+    chunk each); descriptors and their gradient on 2 threads equal 1 thread's exactly and the twin's."""
+    descriptor = DESCRIPTORS[name]()
+    atoms = random_crystal(np.random.default_rng(5), 300, symbols=descriptor.elements, skew=0.2)
+    species, edge_index, vec = inputs(descriptor, atoms)
+    weights = torch.from_numpy(np.random.default_rng(6).normal(size=(300, descriptor.n_features)))
+
+    def run(threads: int, backend: str):
+        torch.set_num_threads(threads)
+        v = vec.clone().requires_grad_(True)
+        G = descriptor.forward(species, edge_index, v, 300, backend=backend)
+        (grad,) = torch.autograd.grad((G * weights).sum(), v)
+        return G.detach(), grad
+
+    G1, g1 = run(1, "op")
+    G2, g2 = run(2, "op")
+    assert torch.get_num_threads() == 2
+    assert torch.equal(G1, G2) and torch.equal(g1, g2)
+    Gt, gt = run(1, "torch")
+    scale = float(Gt.abs().max())
+    assert scale > 0.1
+    torch.testing.assert_close(G2, Gt, rtol=0, atol=1e-10 * scale)
+    torch.testing.assert_close(g2, gt, rtol=0, atol=1e-9 * float(gt.abs().max()))
+
+
+def test_neighbor_list_on_two_threads_equals_one_thread_and_ase(torch_threads):
+    """2,100 atoms: the cell list is split into chunks over threads (N >= 2048); the edges on 2 threads
+    are those of 1 thread and of ASE's neighbour list."""
+    from ase.neighborlist import neighbor_list
+
+    from xtalnn.neighbors import neighbor_list_tensors
+
+    atoms = random_crystal(np.random.default_rng(7), 2100, symbols=("Si",), skew=0.1, density=0.05)
+    args = (torch.from_numpy(atoms.positions), torch.from_numpy(atoms.cell.array), torch.tensor(atoms.pbc), 3.5)
+    torch.set_num_threads(1)
+    e1, s1 = neighbor_list_tensors(*args)
+    torch.set_num_threads(2)
+    e2, s2 = neighbor_list_tensors(*args)
+    assert torch.equal(e1, e2) and torch.equal(s1, s2)
+    i, j, S = neighbor_list("ijS", atoms, 3.5)
+    ours = sorted(zip(e2[0].tolist(), e2[1].tolist(), map(tuple, s2.tolist())))
+    assert len(ours) > 10_000 and ours == sorted(zip(i.tolist(), j.tolist(), map(tuple, S.tolist())))
