@@ -248,3 +248,34 @@ def test_adaptive_sharing_does_not_change_any_runs_results(tmp_path):
                                             for r in ase.db.connect(str(p)).select())
                              for p in sorted((out / "runs").glob("*.db"))}
     assert energies["equal"] == energies["adaptive"] and len(energies["equal"]) == 3
+
+
+# ---------------------------------------------------------------------------- rhombohedral setting
+def test_rhombohedral_groups_are_drawn_as_primitive_cells_and_keep_their_setting():
+    """Ca2Ti2O6 (10 atoms) in R-3c: the a⁻a⁻a⁻ perovskite, reachable only through the primitive
+    rhombohedral cell (the hexagonal cell holds 30 atoms); strains, relaxation keep a = b = c, α = β = γ."""
+    from xtalnn.calculators.registry import make_calculator
+    from xtalnn.search.dedup import space_group
+    from xtalnn.search.formula import min_distances, parse_composition
+    from xtalnn.search.generate import _pyxtal_structure
+    from xtalnn.search.operators import strain
+    from xtalnn.search.relax import relax
+    from xtalnn.search.systems import strain_basis, trigonal_setting
+
+    comp = parse_composition("Ca2Ti2O6")
+    rng = np.random.default_rng(1)
+    atoms = next(a for a in (_pyxtal_structure(comp, "trigonal", 167, rng, min_distances(comp), None)
+                             for _ in range(50)) if a is not None)
+    assert len(atoms) == 10 and space_group(atoms)[0] == 167
+    assert trigonal_setting(atoms.cell.cellpar()) == "rhombohedral" and obeys(atoms, "trigonal")
+    basis = strain_basis("trigonal", atoms.cell)
+    assert basis.shape == (2, 3, 3) and np.allclose(np.einsum("kij,lij->kl", basis, basis), np.eye(2))
+    m = rng.normal(size=(3, 3))
+    p = project_strain(m, "trigonal", atoms.cell)
+    assert np.allclose(project_strain(p, "trigonal", atoms.cell), p)
+    strained = strain(atoms, "trigonal", rng)
+    assert obeys(strained, "trigonal") and trigonal_setting(strained.cell.cellpar()) == "rhombohedral"
+    relaxed = relax(atoms, make_calculator("pedone"), "trigonal", steps=40, fmax=0.05).atoms
+    a, b, c, al, be, ga = relaxed.cell.cellpar()
+    assert np.allclose([a, b], c, rtol=1e-6) and np.allclose([al, be], ga, atol=1e-4)
+    assert space_group(relaxed)[0] == 167

@@ -13,7 +13,7 @@ from ase import Atoms
 
 from xtalnn.search.formula import Composition
 from xtalnn.search.dedup import Deduplicator, fixed_site_key
-from xtalnn.search.systems import SPACE_GROUPS, angles_ok, impose
+from xtalnn.search.systems import RHOMBOHEDRAL_GROUPS, SPACE_GROUPS, angles_ok, impose
 
 
 def min_distance_ok(atoms: Atoms, dmin: dict[tuple[str, str], float]) -> bool:
@@ -72,9 +72,13 @@ def _pyxtal_structure(
     sites: list[list[str]] | None = None,
 ) -> Atoms | None:
     """One pyxtal draw in ``group`` (optionally on the given Wyckoff ``sites`` per element),
-    standardised to ``system``; None when pyxtal fails or the result breaks the checks."""
+    standardised to ``system``; None when pyxtal fails or the result breaks the checks. A random draw
+    in a rhombohedral group is made in the 3-fold centred hexagonal cell with three times the atoms and
+    returned as its primitive rhombohedral cell (``composition``'s atoms)."""
     from pyxtal import pyxtal
 
+    primitive = group in RHOMBOHEDRAL_GROUPS and sites is None
+    numbers = [3 * n for n in composition.numbers] if primitive else composition.numbers
     crystal = pyxtal()
     try:
         with warnings.catch_warnings():
@@ -83,7 +87,7 @@ def _pyxtal_structure(
                 3,
                 group,
                 composition.elements,
-                composition.numbers,
+                numbers,
                 sites=sites,
                 random_state=int(rng.integers(2**31 - 1)),
                 max_count=20,
@@ -94,6 +98,8 @@ def _pyxtal_structure(
     if not getattr(crystal, "valid", True):
         return None
     atoms = crystal.to_ase()
+    if primitive:
+        atoms = _primitive_cell(atoms)
     if len(atoms) != composition.n_atoms:  # a conventional cell with a different count
         return None
     order = np.argsort([composition.elements.index(s) for s in atoms.get_chemical_symbols()], kind="stable")
@@ -105,6 +111,16 @@ def _pyxtal_structure(
     if angles_ok(atoms) and min_distance_ok(atoms, dmin):
         return atoms
     return None
+
+
+def _primitive_cell(atoms: Atoms) -> Atoms:
+    """The primitive cell of ``atoms`` (spglib, 10⁻³ Å), atoms not moved: for an R group, the
+    rhombohedral cell."""
+    import spglib
+
+    cell, scaled, numbers = spglib.standardize_cell((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers),
+                                                    to_primitive=True, no_idealize=True, symprec=1e-3)
+    return Atoms(numbers=numbers, cell=cell, scaled_positions=scaled, pbc=True)
 
 
 @dataclass(frozen=True)

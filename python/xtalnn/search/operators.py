@@ -51,7 +51,7 @@ def cut_and_splice(
 
 def strain(atoms: Atoms, system: str, rng: np.random.Generator, sigma: float = 0.1) -> Atoms:
     """Random symmetric strain within the system's allowed strains (Gaussian, ``sigma``)."""
-    basis = strain_basis(system)
+    basis = strain_basis(system, atoms.cell)
     eps = np.einsum("k,kij->ij", rng.normal(0.0, sigma, len(basis)), basis)
     out = atoms.copy()
     out.set_cell(np.array(atoms.cell) @ (np.eye(3) + eps), scale_atoms=True)

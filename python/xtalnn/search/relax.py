@@ -33,7 +33,7 @@ class SystemCellFilter(UnitCellFilter):
     def get_forces(self, **kwargs):
         forces = super().get_forces(**kwargs)
         n = len(self.atoms)
-        forces[n:] = project_strain(forces[n:], self.system)
+        forces[n:] = project_strain(forces[n:], self.system, self.atoms.cell)
         return forces
 
 

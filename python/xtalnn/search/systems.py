@@ -16,9 +16,10 @@ monoclinic     α = γ = 90° (unique axis b)      diag(e1, e2, e3) + e4 (xz + z
 triclinic      none                             any
 ============== ================================ =============================================
 
-Trigonal cells use hexagonal axes (the conventional cell pyxtal and spglib give); rhombohedral
-space groups (R3, R-3m, …) then need atom counts compatible with the 3-fold centred cell and are
-skipped (retry) otherwise. Lengths in Å, angles in degrees.
+Trigonal cells come in two settings, told apart by their cell (:func:`trigonal_setting`): hexagonal
+axes (P groups, and R groups whose atom count fills the 3-fold centred cell) or the primitive
+rhombohedral cell of the R groups (a = b = c, α = β = γ; the 3-fold axis n along a + b + c), whose
+allowed strains are e1·I + e2·n nᵀ. Lengths in Å, angles in degrees.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ SPACE_GROUPS: dict[str, range] = {
     "cubic": range(195, 231),
 }
 
+RHOMBOHEDRAL_GROUPS: tuple[int, ...] = (146, 148, 155, 160, 161, 166, 167)
+"""The trigonal space groups with a rhombohedral lattice (R3, R-3, R32, R3m, R3c, R-3m, R-3c)."""
+
 ANGLE_RANGE = (55.0, 125.0)
 """Cell angles (degrees) outside this range are reduced (monoclinic/triclinic) or rejected."""
 
@@ -66,9 +70,26 @@ def system_of_space_group(number: int) -> str:
     raise ValueError(f"space group {number} outside 1..230")
 
 
-def strain_basis(system: str) -> np.ndarray:
-    """Orthonormal basis (Frobenius) of the allowed symmetric strains, shape (k, 3, 3)."""
+def trigonal_setting(cellpar) -> str:
+    """``"rhombohedral"`` for a cell near a = b = c, α = β = γ (within 10 % and 10°) that is not near
+    hexagonal axes (α = β = 90°, γ = 120°), else ``"hexagonal"``."""
+    a, b, c, al, be, ga = (float(x) for x in cellpar)
+    lengths, angles = np.array([a, b, c]), np.array([al, be, ga])
+    near_hexagonal = abs(ga - 120.0) < 10.0 and abs(al - 90.0) < 10.0 and abs(be - 90.0) < 10.0
+    equal = np.ptp(lengths) < 0.1 * lengths.mean() and np.ptp(angles) < 10.0
+    return "rhombohedral" if equal and not near_hexagonal else "hexagonal"
+
+
+def strain_basis(system: str, cell=None) -> np.ndarray:
+    """Orthonormal basis (Frobenius) of the allowed symmetric strains, shape (k, 3, 3). A trigonal
+    ``cell`` (3×3, Å) in the rhombohedral setting has its own: I and n nᵀ − I/3, n ∥ a + b + c."""
     check_system(system)
+    if system == "trigonal" and cell is not None:
+        cell = np.asarray(cell, float)
+        if trigonal_setting(_cellpar(cell)) == "rhombohedral":
+            n = cell.sum(axis=0) / np.linalg.norm(cell.sum(axis=0))
+            axial = np.outer(n, n) - np.eye(3) / 3
+            return np.array([np.eye(3) / np.sqrt(3), axial / np.linalg.norm(axial)])
 
     def e(*pairs: tuple[int, int]) -> np.ndarray:
         m = np.zeros((3, 3))
@@ -90,10 +111,17 @@ def strain_basis(system: str) -> np.ndarray:
     return np.array(basis)
 
 
-def project_strain(matrix: np.ndarray, system: str) -> np.ndarray:
-    """Project a 3×3 matrix (strain, stress or cell force) onto the system's allowed strains."""
+def _cellpar(cell: np.ndarray) -> np.ndarray:
+    from ase.geometry import cell_to_cellpar
+
+    return cell_to_cellpar(cell)
+
+
+def project_strain(matrix: np.ndarray, system: str, cell=None) -> np.ndarray:
+    """Project a 3×3 matrix (strain, stress or cell force) onto the system's allowed strains (those of
+    ``cell``'s setting, for a trigonal cell: :func:`strain_basis`)."""
     m = 0.5 * (np.asarray(matrix, float) + np.asarray(matrix, float).T)
-    basis = strain_basis(system)
+    basis = strain_basis(system, cell)
     coeff = np.einsum("kij,ij->k", basis, m)
     return np.einsum("k,kij->ij", coeff, basis)
 
@@ -108,6 +136,10 @@ def constrained_cellpar(cellpar: np.ndarray, system: str) -> np.ndarray:
     if system == "tetragonal":
         m = np.sqrt(a * b)
         return np.array([m, m, c, 90.0, 90.0, 90.0])
+    if system == "trigonal" and trigonal_setting(cellpar) == "rhombohedral":
+        m = (a * b * c) ** (1 / 3)
+        angle = (al + be + ga) / 3
+        return np.array([m, m, m, angle, angle, angle])
     if system in ("hexagonal", "trigonal"):
         m = np.sqrt(a * b)
         return np.array([m, m, c, 90.0, 90.0, 120.0])
@@ -183,7 +215,8 @@ def obeys(atoms: Atoms, system: str, length_tol: float = 1e-6, angle_tol: float 
         "cubic": np.isclose(a, b, rtol=length_tol) and np.isclose(b, c, rtol=length_tol),
         "tetragonal": np.isclose(a, b, rtol=length_tol),
         "hexagonal": np.isclose(a, b, rtol=length_tol),
-        "trigonal": np.isclose(a, b, rtol=length_tol),
+        "trigonal": np.isclose(a, b, rtol=length_tol) and (
+            trigonal_setting(par) == "hexagonal" or np.isclose(b, c, rtol=length_tol)),
     }.get(system, True)
     return bool(lengths_ok and np.allclose(par[3:], want[3:], atol=angle_tol))
 
