@@ -197,3 +197,29 @@ def test_cli_train_committee(small_xyz, tmp_path):
     assert meta["committee"]["members"] == 2 and meta["config"]["committee_bootstrap"] is True
     assert json.loads(result.stdout.splitlines()[-1])["model"] == str(out)
     assert (tmp_path / "c.member1.ckpt").is_file() and (tmp_path / "c.member1.history.csv").is_file()
+
+
+def test_cli_predict_writes_the_committee_spread(committee, tio2_structures, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ase.io import read
+
+    import xtalnn
+
+    atoms = tio2_structures[4].copy()
+    atoms.rattle(0.02, seed=6)
+    write(tmp_path / "in.extxyz", atoms, format="extxyz")
+    env = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "predict", str(committee.paths["model"]),
+                             str(tmp_path / "in.extxyz"), "-o", str(tmp_path / "out.extxyz")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = read(tmp_path / "out.extxyz")
+    calc = XtalnnCalculator(committee.paths["model"], warn=False)
+    atoms.calc = calc
+    assert calc.get_property("energy_std", atoms) == pytest.approx(out.info["energy_std"], rel=1e-6)
+    assert out.info["max_force_deviation"] == pytest.approx(calc.results["max_force_deviation"], rel=1e-6)
+    np.testing.assert_allclose(out.arrays["force_deviation"], calc.results["force_deviation"], rtol=1e-6)

@@ -252,6 +252,11 @@ def _predicted(calc, atoms, where: str):
         raise ValueError(f"the model's {' and '.join(bad)} are not finite")
     atoms.arrays["energies"] = results["energies"]
     atoms.info["n_extrapolating"] = results["n_extrapolating"]
+    for key in ("energy_std", "max_force_deviation"):  # committee model files: the members' spread
+        if key in results:
+            atoms.info[key] = results[key]
+    if "force_deviation" in results:
+        atoms.arrays["force_deviation"] = results["force_deviation"]
     atoms.calc = SinglePointCalculator(atoms, **{k: results[k] for k in ("energy", "free_energy", "forces",
                                                                            "stress") if k in results})
     return atoms
