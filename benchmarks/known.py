@@ -45,6 +45,10 @@ def known_structures(reduced: str) -> list:
             ("P4/mbm", crystal(["Ca", "Ti", "O", "O"], basis=[(0, 0.5, 0.5), (0, 0, 0), (0, 0, 0.5),
                                                               (0.21, 0.71, 0)], spacegroup=127,
                                cellpar=[5.45, 5.45, 3.88, 90, 90, 90])),
+            # a-a-a- tilts (the LaAlO3 type): not a CaTiO3 phase, but the lowest 10-atom perovskite of some
+            # references; 30 atoms in hexagonal axes, 10 in the primitive rhombohedral cell
+            ("R-3c", crystal(["Ca", "Ti", "O"], basis=[(0, 0, 0.25), (0, 0, 0), (0.55, 0, 0.25)], spacegroup=167,
+                             cellpar=[5.45, 5.45, 13.35, 90, 90, 120])),
             # Sasaki et al. 1987 (Pbnm a=5.3796, b=5.4423, c=7.6401) in the standard Pnma setting
             ("Pnma", crystal(["Ca", "Ti", "O", "O"], basis=[(0.0349, 0.25, 0.9935), (0.5, 0, 0),
                                                             (0.4838, 0.25, 0.0714), (0.2888, 0.0371, 0.7108)],
