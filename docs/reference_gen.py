@@ -88,7 +88,8 @@ def commands(parser: argparse.ArgumentParser | None = None, prefix: str = "xtaln
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
-        options.append(Option(prefix, list(action.option_strings), action.dest, _metavar(action),
+        metavar = _metavar(action) if action.option_strings else str(action.metavar or action.dest)
+        options.append(Option(prefix, list(action.option_strings), action.dest, metavar,
                               action.help or "", action.default,
                               list(action.choices) if action.choices is not None else None,
                               bool(action.required or not action.option_strings and action.nargs not in ("?", "*")),
@@ -161,7 +162,7 @@ def cli_markdown() -> str:
 
 # ------------------------------------------------------------------------------------ settings
 
-_UNITS = ("eV/atom per eV/Å", "Å³/atom", "eV/Å³", "eV/Å", "meV/atom", "eV/atom", "minutes", "epochs", "Å", "eV")
+_UNITS = ("eV/atom per eV/Å", "Å³/atom", "eV/Å³", "eV/Å", "meV/atom", "eV/atom", "minutes", "epochs", "GPa", "Å", "eV")
 _DIMENSIONLESS = re.compile(r"\b(share|fraction|fractions|probability|factor|learning[ -]rate|weight decay)\b")
 
 
