@@ -360,7 +360,9 @@ def committee_report(c: dict) -> list:
     lines = ["", f"Committee of {c['members']} (2×10 members, one descriptor pass) against one 2×10 model, "
              f"{c['atoms']:,} atoms, 1 rank × 1 thread, µs/atom/step (the fastest of {c.get('rounds', 3)} interleaved "
              f"runs each; load average "
-             f"{c['load_before'][0]:.1f} before, {c['load_after'][0]:.1f} after). {c['machine_line']}", "",
+             f"{c['load_before'][0]:.1f} before, {c['load_after'][0]:.1f} after on the 2 cores, so the absolute "
+             "figures are several times the quiet machine's above; the ratios, from runs interleaved in the same "
+             f"minutes, are what this measures). {c['machine_line']}", "",
              "| model | µs/atom/step | / single model |", "|---|---|---|"]
     for label, us in [("single model", c["single"]),
                       (f"committee of {c['members']}, mean only (steps between deviation evaluations)", c["committee_mean"]),
