@@ -27,12 +27,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("XTALNN_SHARED", ROOT.parent / "shared")) / "data"
 sys.path.insert(0, str(DOCS))
 
 import reference_gen as R  # noqa: E402
 
+import xtalnn  # noqa: E402
 from xtalnn.cli import build_parser  # noqa: E402
+
+# subprocesses import the same xtalnn as this process (the installed package in CI, python/ in development)
+ENV = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1]), "OMP_WAIT_POLICY": "PASSIVE"}
 
 PAGES = sorted(p for p in DOCS.rglob("*.md"))
 
@@ -289,8 +293,7 @@ def test_the_dft_factories_build_their_calculators(tmp_path, monkeypatch):
 
 
 def test_mkdocs_build_strict(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]),
-           "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    env = {**ENV, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}  # mkdocs-material's banner
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
                              "-d", str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=600)
@@ -310,11 +313,10 @@ def test_training_has_a_finite_default_budget_that_a_run_shows_and_obeys(tmp_pat
     from xtalnn.potential.config import TrainConfig
 
     assert 0 < TrainConfig().max_time <= 20
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python"), "OMP_WAIT_POLICY": "PASSIVE"}
     result = subprocess.run(
         [sys.executable, "-m", "xtalnn.cli", "train", "--data", str(DATA / "tio2_aenet_800.tar.gz"), "--elements",
          "Ti", "O", "-o", str(tmp_path / "m.pt"), "--limit", "20", "--max-time", "0.05", "--hidden", "4",
-         "--threads", "1"], env=env, capture_output=True, text=True, timeout=600)
+         "--threads", "1"], env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     err = result.stderr.replace("\r", "\n")
     assert "at most 2000 epochs or a time budget of 0.05 min" in err
@@ -342,11 +344,10 @@ def test_budget_estimates():
 
 
 def test_search_progress_lines_give_elapsed_and_remaining_time(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
     result = subprocess.run(
         [sys.executable, "-m", "xtalnn.cli", "search", "Si8", "--calculator", "sw-si", "--systems", "cubic",
          "--population", "4", "--children", "2", "--generations", "2", "--seeds", "1", "--stall-generations", "1",
-         "--relax-steps", "5", "--workers", "1", "-o", str(tmp_path / "s")], env=env, capture_output=True, text=True,
+         "--relax-steps", "5", "--workers", "1", "-o", str(tmp_path / "s")], env=ENV, capture_output=True, text=True,
         timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("[cubic s0] gen")]
