@@ -315,13 +315,13 @@ def test_training_has_a_finite_default_budget_that_a_run_shows_and_obeys(tmp_pat
     assert 0 < TrainConfig().max_time <= 20
     result = subprocess.run(
         [sys.executable, "-m", "xtalnn.cli", "train", "--data", str(DATA / "tio2_aenet_800.tar.gz"), "--elements",
-         "Ti", "O", "-o", str(tmp_path / "m.pt"), "--limit", "20", "--max-time", "0.05", "--hidden", "4",
-         "--threads", "1"], env=ENV, capture_output=True, text=True, timeout=600)
+         "Ti", "O", "-o", str(tmp_path / "m.pt"), "--limit", "10", "--max-time", "0.03", "--hidden", "4", "--acsf-radial",
+         "4", "--acsf-angular-eta", "1", "--threads", "1"], env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     err = result.stderr.replace("\r", "\n")
-    assert "at most 2000 epochs or a time budget of 0.05 min" in err
-    assert "time limit of 0.05 min reached" in err
-    assert re.search(r"epoch \d+/2000  00:0\d of 0\.05 min elapsed, ~\d\d:\d\d left \((budget|epochs)\)", err)
+    assert "at most 2000 epochs or a time budget of 0.03 min" in err
+    assert "time limit of 0.03 min reached" in err
+    assert re.search(r"epoch \d+/2000  00:0\d of 0\.03 min elapsed, ~\d\d:\d\d left \((budget|epochs)\)", err)
     history = (tmp_path / "m.history.csv").read_text().splitlines()
     assert 2 <= len(history) < 2001  # header + epochs: stopped by the budget, not the epoch limit
 
