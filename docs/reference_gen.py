@@ -86,7 +86,7 @@ def commands(parser: argparse.ArgumentParser | None = None, prefix: str = "xtaln
     groups = {id(a): g.title for g in parser._action_groups for a in g._group_actions}
     options = []
     for action in parser._actions:
-        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.help == argparse.SUPPRESS:
             continue
         metavar = _metavar(action) if action.option_strings else str(action.metavar or action.dest)
         options.append(Option(prefix, list(action.option_strings), action.dest, metavar,

@@ -75,16 +75,18 @@ def _parsers(parser=None, prefix="xtalnn"):
 def test_cli_reference_lists_every_option_of_every_command():
     page = _sections(R.cli_markdown())
     for name, parser in _parsers():
-        options = {s for a in parser._actions if not isinstance(a, argparse._HelpAction) for s in a.option_strings}
+        options = {s for a in parser._actions if not isinstance(a, argparse._HelpAction)
+                   and a.help != argparse.SUPPRESS for s in a.option_strings}
         positionals = [a.dest for a in parser._actions if not a.option_strings
                        and not isinstance(a, argparse._SubParsersAction)]
         if not options and not positionals:
             continue
         assert name in page, f"{name} has no section in the CLI reference"
         documented = set(re.findall(r"`(--?[A-Za-z][\w-]*)`", page[name]))
-        assert _help_options(parser) <= options  # the help text's options are the parser's
-        assert options == documented, (f"{name}: undocumented {sorted(options - documented)}, "
-                                       f"documented but missing {sorted(documented - options)}")
+        shown = _help_options(parser)  # what `xtalnn ... --help` prints: the reference must say the same
+        assert documented == shown, (f"{name}: undocumented {sorted(shown - documented)}, "
+                                     f"documented but not in --help {sorted(documented - shown)}")
+        assert options == shown, f"{name}: options missing from --help: {sorted(options - shown)}"
         for dest in positionals:
             metavar = next(a for a in parser._actions if a.dest == dest).metavar or dest
             assert f"`{metavar}` (positional)" in page[name], f"{name}: positional {metavar} undocumented"
