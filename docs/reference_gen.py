@@ -357,12 +357,25 @@ API_MODULES = (
 )
 
 
+def _summary(module: str) -> str:
+    """The first sentence of a module's docstring, read from its source (nothing imported)."""
+    import ast
+    from pathlib import Path
+
+    base = Path(__file__).resolve().parents[1] / "python" / Path(*module.split("."))
+    path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    first = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", first).replace("``", "`")  # reST roles and literals
+    return _cell(first.split(". ")[0].rstrip(".") + ".") if first else ""
+
+
 def api_pages() -> dict:
     """``{path: markdown}`` of the API pages (one per module in :data:`API_MODULES`)."""
     pages = {}
     for module in API_MODULES:
         pages[f"reference/api/{module}.md"] = f"# `{module}`\n\n::: {module}\n"
     index = ["# Python API", "", "Generated from the docstrings (mkdocstrings).", ""]
-    index += [f"- [`{m}`]({m}.md)" for m in API_MODULES]
+    index += [f"- [`{m}`]({m}.md): {_summary(m)}" for m in API_MODULES]
     pages["reference/api/index.md"] = "\n".join(index) + "\n"
     return pages
