@@ -128,9 +128,10 @@ def test_aenet_behler2011_and_chebyshev_setups(tio2_structures, tmp_path):
         read_aenet([bad, stps[1]])
 
 
-def test_cli_trains_on_a_parameter_file(tio2_structures, tmp_path):
-    """`xtalnn train --descriptor-file input.nn --descriptor-file-unit …`: the model file's descriptor is
-    the file's (written in Bohr here)."""
+@pytest.mark.parametrize("via", ["api", pytest.param("cli", marks=pytest.mark.slow)])  # the CLI: +15 s
+def test_training_on_a_parameter_file(via, tio2_structures, tmp_path):
+    """`descriptor_file` / `xtalnn train --descriptor-file input.nn --descriptor-file-unit …`: the model
+    file's descriptor is the file's (written in Bohr here)."""
     import os
     import subprocess
     import sys
@@ -139,16 +140,22 @@ def test_cli_trains_on_a_parameter_file(tio2_structures, tmp_path):
     from ase.io import write
 
     import xtalnn
+    from xtalnn.potential.config import TrainConfig
     from xtalnn.potential.modelfile import load_model
+    from xtalnn.potential.train import train
 
     write(tmp_path / "d.extxyz", [a for a in tio2_structures if len(a) <= 24][:8], format="extxyz")
     path = n2p2_file(tmp_path / "input.nn", unit=BOHR)
-    env = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "train", "--data", str(tmp_path / "d.extxyz"),
-                             "--elements", "Ti", "O", "--descriptor-file", path, "--descriptor-file-unit", str(BOHR),
-                             "--hidden", "6", "--epochs", "1", "--threads", "1", "--quiet", "-o", str(tmp_path / "m.pt")],
-                            capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    if via == "api":
+        train(TrainConfig(elements=ELEMENTS, descriptor_file=path, descriptor_file_unit=BOHR, hidden=[6], epochs=1,
+                          threads=1, max_time=None), [tmp_path / "d.extxyz"], tmp_path / "m.pt", progress=False)
+    else:
+        env = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+        result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "train", "--data", str(tmp_path / "d.extxyz"),
+                                 "--elements", "Ti", "O", "--descriptor-file", path, "--descriptor-file-unit",
+                                 str(BOHR), "--hidden", "6", "--epochs", "1", "--threads", "1", "--quiet", "-o",
+                                 str(tmp_path / "m.pt")], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
     module, meta = load_model(tmp_path / "m.pt")
     np.testing.assert_allclose(module.spec.numpy(), read_n2p2(n2p2_file(tmp_path / "a.nn"), ELEMENTS).spec().numpy(),
                                rtol=1e-9)

@@ -30,7 +30,7 @@ class TrainConfig:
     acsf_radial: int = 12                 # ACSF.default(n_radial=…)
     acsf_angular_eta: int = 4             # ACSF.default(n_angular_eta=…)
     acsf_angular: str = "g5"              # "g4" | "g5" | "both"
-    descriptor_file: list | None = None   # n2p2 input.nn or aenet .stp files: their ACSF/Chebyshev parameters
+    descriptor_file: list | str | None = None  # n2p2 input.nn or aenet .stp file(s): their ACSF/Chebyshev parameters
     descriptor_file_unit: float = 1.0     # the n2p2 file's length unit in Å (0.529177210903 for Bohr)
     # network
     hidden: list = field(default_factory=lambda: [32, 32])  # hidden layer sizes of each element's network
@@ -73,6 +73,9 @@ class TrainConfig:
         self.split = [float(x) for x in self.split]
         if isinstance(self.descriptor_file, str):
             self.descriptor_file = [self.descriptor_file]
+        if self.descriptor_file is not None:
+            check_items("descriptor_file", self.descriptor_file, str)
+            self.descriptor_file = list(self.descriptor_file)
         self.optimizer = self.optimizer.lower()
         if isinstance(self.batch_size, str) and self.batch_size != "full":
             try:
