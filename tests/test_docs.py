@@ -395,3 +395,22 @@ def test_tutorial_scripts_run(tmp_path):
                             cwd=tmp_path, env=wheel.run_environment(threads=1), capture_output=True, text=True,
                             timeout=1800)
     assert result.returncode == 0 and "Loop time" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_repository_paths_and_results_sections_named_in_the_pages_exist():
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    headings = {line.lstrip("#").strip() for line in results.splitlines() if line.startswith("#")}
+    missing, checked = [], 0
+    for page in PAGES:
+        text = page.read_text()
+        for path in re.findall(r"`((?:examples|benchmarks|python|lammps_plugin|tests|docs|csrc)/[\w./{},-]+)`", text):
+            if "{" in path or "*" in path or "<" in path:
+                continue
+            if not (ROOT / path).exists():
+                missing.append(f"{page.relative_to(DOCS)}: {path}")
+        for section in re.findall(r'`benchmarks/RESULTS\.md`, "([^"]+)"', text.replace("\n", " ")):
+            if not any(h.startswith(section) for h in headings):
+                missing.append(f"{page.relative_to(DOCS)}: RESULTS.md section {section!r}")
+            checked += 1
+    assert not missing, missing
+    assert checked >= 4
