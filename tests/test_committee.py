@@ -160,6 +160,8 @@ def test_warm_start_and_old_state_dicts_still_load(committee, small_xyz, tmp_pat
               init_from=committee.paths["model"])
     with pytest.raises(ValueError, match="--resume does not continue a committee"):
         train(TrainConfig(**TINY, committee=2), [small_xyz], tmp_path / "two.pt", progress=False, resume=True)
+    with pytest.raises(ValueError, match="--resume does not continue a committee"):  # as `xtalnn train --resume` calls it
+        train(TrainConfig(), [small_xyz], committee.paths["model"], progress=False, resume=True)
 
 
 def test_bootstrap_members_train_on_different_resamples(small_xyz, tmp_path):

@@ -474,7 +474,9 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     if not out_dir.is_dir():
         raise FileNotFoundError(f"{output}: output directory {out_dir} does not exist")
     checkpoint = None
-    if resume and config.committee > 1:
+    committee_run = config.committee > 1 or (not paths["checkpoint"].exists()
+                                             and member_paths(paths, 0)["checkpoint"].exists())
+    if resume and committee_run:  # `xtalnn train --resume` knows the settings only from the checkpoint
         raise ValueError("--resume does not continue a committee run yet; train it again (each member's "
                          "checkpoint <model>.member<m>.ckpt holds that member's best state)")
     if resume:
