@@ -225,3 +225,24 @@ def test_cli_predict_writes_the_committee_spread(committee, tio2_structures, tmp
     assert calc.get_property("energy_std", atoms) == pytest.approx(out.info["energy_std"], rel=1e-6)
     assert out.info["max_force_deviation"] == pytest.approx(calc.results["max_force_deviation"], rel=1e-6)
     np.testing.assert_allclose(out.arrays["force_deviation"], calc.results["force_deviation"], rtol=1e-6)
+
+
+def test_cli_export_joins_member_checkpoints_into_the_committee(committee, tio2_structures, tmp_path):
+    """`xtalnn export model.member0.ckpt model.member1.ckpt … -o c.pt` rebuilds the committee file."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xtalnn
+
+    stem = str(committee.paths["model"])[:-3]
+    env = {**os.environ, "PYTHONPATH": str(Path(xtalnn.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "xtalnn.cli", "export", *[f"{stem}.member{m}.ckpt" for m in range(3)],
+                             "-o", str(tmp_path / "c.pt")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_metadata(tmp_path / "c.pt")["committee"]["members"] == 3
+    atoms = tio2_structures[4].copy()
+    again, original = calc_results(tmp_path / "c.pt", atoms), calc_results(committee.paths["model"], atoms)
+    assert again["energy"] == pytest.approx(original["energy"], abs=1e-10)
+    np.testing.assert_allclose(again["force_deviation"], original["force_deviation"], rtol=0, atol=1e-12)

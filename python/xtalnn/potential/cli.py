@@ -105,7 +105,8 @@ def register(sub) -> None:
     p.set_defaults(func=run_predict)
 
     p = sub.add_parser("export", help="write the model file from a training checkpoint (best state)")
-    p.add_argument("checkpoint", help="MODEL.ckpt written by `xtalnn train`")
+    p.add_argument("checkpoint", nargs="+", help="MODEL.ckpt written by `xtalnn train`; several (e.g. a committee's "
+                                                   "MODEL.member0.ckpt MODEL.member1.ckpt …): one committee model file")
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
     p.add_argument("--last", action="store_true", help="export the last state instead of the best")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
@@ -308,10 +309,14 @@ def run_export(args) -> int:
     from xtalnn.potential.model import Potential
     from xtalnn.potential.modelfile import save_model
 
-    check_output_file(args.output, [args.checkpoint], args.overwrite)
-    ckpt = load_checkpoint(args.checkpoint)
-    model = Potential(**ckpt["model_args"])
-    model.load_state_dict(ckpt["last_state" if args.last else "best_state"])
+    check_output_file(args.output, args.checkpoint, args.overwrite)
+    members = []
+    for path in args.checkpoint:
+        ckpt = load_checkpoint(path)
+        member = Potential(**ckpt["model_args"])
+        member.load_state_dict(ckpt["last_state" if args.last else "best_state"])
+        members.append(member)
+    model = members[0] if len(members) == 1 else Potential.committee(members)  # ckpt: the last one's
     h = ckpt.get("history", [])
     save_model(model, args.output, descriptor=ckpt["descriptor"],
                training_data={"fingerprint": ckpt["fingerprint"], "n_train": len(ckpt["split"]["train"]),
@@ -319,7 +324,10 @@ def run_export(args) -> int:
                               "sources": ckpt["sources"]},
                config=ckpt["config"],
                metrics={"best_epoch": ckpt["best_epoch"], "epochs_run": len(h), "best_val_loss": ckpt["best_loss"],
-                        "train_time_s": h[-1]["time_s"] if h else 0.0, "exported_state": "last" if args.last else "best"})
-    print(f"{args.checkpoint} ({'last' if args.last else 'best'} state, epoch "
-          f"{ckpt['epoch'] if args.last else ckpt['best_epoch']}) → {args.output}", file=sys.stderr)
+                        "train_time_s": h[-1]["time_s"] if h else 0.0, "exported_state": "last" if args.last else "best"},
+               **({"committee": {"members": len(members), "checkpoints": list(args.checkpoint)}} if len(members) > 1
+                  else {}))
+    print(f"{' '.join(args.checkpoint)} ({'last' if args.last else 'best'} state, epoch "
+          f"{ckpt['epoch'] if args.last else ckpt['best_epoch']}) → {args.output}"
+          + (f" (a committee of {len(members)})" if len(members) > 1 else ""), file=sys.stderr)
     return 0

@@ -477,8 +477,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     committee_run = config.committee > 1 or (not paths["checkpoint"].exists()
                                              and member_paths(paths, 0)["checkpoint"].exists())
     if resume and committee_run:  # `xtalnn train --resume` knows the settings only from the checkpoint
-        raise ValueError("--resume does not continue a committee run yet; train it again (each member's "
-                         "checkpoint <model>.member<m>.ckpt holds that member's best state)")
+        raise ValueError("--resume does not continue a committee run yet; train it again, or join the members' "
+                         "best states: `xtalnn export <model>.member0.ckpt <model>.member1.ckpt … -o <model>.pt`")
     if resume:
         checkpoint = load_checkpoint(paths["checkpoint"])
         config = TrainConfig.from_dict(checkpoint["config"])
