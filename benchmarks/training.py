@@ -4,6 +4,8 @@
     python benchmarks/training.py                       # train with the CLI defaults (long), then measure
     python benchmarks/training.py --model tio2.pt       # report finished `xtalnn train` runs (repeatable)
     python benchmarks/training.py --throughput-only     # only the op vs twin throughput
+    python benchmarks/training.py --curve 5 10 15 20    # time to target: the defaults' test errors after
+                                                        # 5, 10, … minutes of training (a subsection)
     python benchmarks/training.py --peers tio2.pt       # CHGNet and SevenNet-0 zero-shot beside the model
                                                         # on its test split (a subsection of the section)
 
@@ -73,6 +75,55 @@ def throughput(data: Path, threads: int, steps: int, twin_steps: int = 3, batch_
 
 
 PEERS_HEADING = "### Universal potentials beside xtalnn (zero-shot)"
+CURVE_HEADING = "### Time to target with the defaults"
+
+
+def curve(data: Path, out_dir: Path, minutes, threads: int = 1) -> dict:
+    """Test-split errors of the CLI defaults after each of ``minutes`` (cumulative minutes of training):
+    one run, stopped at each budget and resumed (``--resume --max-time``) to the next; the best model so
+    far is exported and tested at each stop. Wall minutes include reading and featurising the data at
+    each start (not part of the training minutes)."""
+    import os
+
+    from xtalnn.potential.train import TrainConfig, train
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / "curve.pt"
+    rows, t0, load = [], time.perf_counter(), list(os.getloadavg())
+    for k, budget in enumerate(minutes):
+        if k == 0:
+            result = train(TrainConfig(elements=["Ti", "O"], threads=threads, max_time=budget), [data], output,
+                           progress=False)
+        else:
+            result = train(TrainConfig(), [data], output, resume=True, progress=False, max_time=budget)
+        test = result.test_metrics
+        rows.append({"budget_min": budget, "train_min": result.history[-1]["time_s"] / 60,
+                     "wall_min": (time.perf_counter() - t0) / 60, "epochs": len(result.history),
+                     "best_epoch": result.metadata["metrics"]["best_epoch"], **test})
+        print(rows[-1], flush=True)
+        if result.stopped_early:
+            break
+    return {"rows": rows, "threads": threads, "load_before": load, "load_after": list(os.getloadavg()),
+            "machine_line": machine("torch", "ase")}
+
+
+def curve_report(c: dict) -> list:
+    rows = [f"| {r['budget_min']:g} | {r['train_min']:.1f} | {r['wall_min']:.1f} | {r['epochs']} (best {r['best_epoch']}) | "
+            f"{r['energy_rmse_meV_per_atom']:.2f} | {r['force_rmse_eV_per_A']:.3f} | "
+            f"{'yes' if r['energy_rmse_meV_per_atom'] <= 4.0 and r['force_rmse_eV_per_A'] <= 0.15 else 'no'} |"
+            for r in c["rows"]]
+    met = [r for r in c["rows"] if r["energy_rmse_meV_per_atom"] <= 4.0 and r["force_rmse_eV_per_A"] <= 0.15]
+    verdict = (f"first met at the {met[0]['budget_min']:g}-minute stop ({met[0]['wall_min']:.1f} min wall)" if met
+               else "not met within these budgets")
+    return [CURVE_HEADING, "",
+            f"The CLI defaults (`xtalnn train … --max-time T`, then `--resume --max-time` the next T: one run), "
+            f"{c['threads']} torch thread, tested at each stop on the 80 test structures. Load average "
+            f"{c['load_before'][0]:.0f} before, {c['load_after'][0]:.0f} after on the 2 cores (other jobs: the run "
+            "gets a fraction of a core, so minutes here are upper bounds for a quiet machine). Target ≤ 4 meV/atom "
+            f"and ≤ 0.15 eV/Å: {verdict}.", "",
+            "| budget (min of training) | training (min) | wall (min, incl. data preparation at each start) | "
+            "epochs | energy RMSE (meV/atom) | force RMSE (eV/Å) | target met |",
+            "|---|---|---|---|---|---|---|", *rows, "", c["machine_line"]]
 
 
 def peers(model: Path, data: Path, n_fit: int = 80) -> dict:
@@ -172,27 +223,46 @@ def peers_report(p: dict) -> list:
             f"Against xtalnn: {ratios}.", "", p["machine_line"]]
 
 
-def kept_peers(results: Path) -> str:
-    """The peers subsection now in the Potential section (``--peers`` writes it; a rewrite of the section
-    keeps it), with its leading blank lines, or ''."""
-    import re
-
-    text = results.read_text() if results.exists() else ""
-    match = re.search(r"^## Potential\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-    if not match or PEERS_HEADING not in match.group(1):
-        return ""
-    return "\n\n" + PEERS_HEADING + match.group(1).split(PEERS_HEADING, 1)[1].rstrip()
-
-
-def write_peers(p: dict, results: Path) -> None:
-    """Replace (or add) the peers subsection at the end of the Potential section, keeping the rest of it."""
+def subsections(results: Path) -> dict:
+    """``{heading: text}`` of the ``###`` subsections this script adds to the Potential section
+    (:data:`CURVE_HEADING`, :data:`PEERS_HEADING`), as they are in ``results``."""
     import re
 
     text = results.read_text() if results.exists() else ""
     match = re.search(r"^## Potential\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     body = match.group(1) if match else ""
-    body = body.split(PEERS_HEADING)[0].rstrip()
-    write_section("Potential", body + "\n\n" + "\n".join(peers_report(p)), results)
+    found = {}
+    for heading in (CURVE_HEADING, PEERS_HEADING):
+        if heading in body:
+            rest = body.split(heading, 1)[1]
+            found[heading] = heading + re.split(r"^### ", rest, maxsplit=1, flags=re.M)[0].rstrip()
+    return found
+
+
+def kept_peers(results: Path) -> str:
+    """The subsections now in the Potential section (``--curve``, ``--peers`` write them; a rewrite of the
+    section keeps them), with leading blank lines, or ''."""
+    return "".join("\n\n" + text for text in subsections(results).values())
+
+
+def write_subsection(heading: str, lines: list, results: Path) -> None:
+    """Replace (or add) one of this script's subsections at the end of the Potential section, keeping the
+    rest of the section and the other subsection."""
+    import re
+
+    text = results.read_text() if results.exists() else ""
+    match = re.search(r"^## Potential\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    body = match.group(1) if match else ""
+    kept = subsections(results)
+    for h in kept:
+        body = body.split(h)[0]
+    kept[heading] = "\n".join(lines)
+    ordered = [kept[h] for h in (CURVE_HEADING, PEERS_HEADING) if h in kept]
+    write_section("Potential", body.rstrip() + "".join("\n\n" + t for t in ordered), results)
+
+
+def write_peers(p: dict, results: Path) -> None:
+    write_subsection(PEERS_HEADING, peers_report(p), results)
 
 
 def train_default(data: Path, run_dir: Path, threads: int) -> Path:
@@ -225,7 +295,16 @@ def main(argv=None) -> int:
                         help="only CHGNet and SevenNet-0 zero-shot beside this model on its test split "
                              "(a subsection of the Potential section)")
     parser.add_argument("--peer-fit", type=int, default=80, help="training structures for the peers' energy offsets")
+    parser.add_argument("--curve", type=float, nargs="+", metavar="MIN",
+                        help="only the time-to-target curve: test errors of the defaults after these minutes")
     args = parser.parse_args(argv)
+    if args.curve:
+        c = curve(args.data, HERE / "training_out" / "curve", args.curve, threads=1)
+        (HERE / "training_out" / "curve.json").write_text(json.dumps(c, indent=1))
+        print("\n".join(curve_report(c)))
+        if not args.no_write:
+            write_subsection(CURVE_HEADING, curve_report(c), HERE / "RESULTS.md")
+        return 0
     if args.peers:
         p = {**peers(args.peers, args.data, args.peer_fit), "machine_line": machine("torch", "ase", "chgnet", "sevenn")}
         (HERE / "training_out").mkdir(exist_ok=True)
