@@ -441,6 +441,20 @@ def test_failing_oracle_is_recorded_and_the_campaign_goes_on(tmp_path):
     assert again.oracle_calls == result.oracle_calls == len(rows)  # resuming does not call the oracle again for the failed ones
 
 
+def test_report_of_a_campaign_without_a_model_names_the_lowest_labelled_structure(tmp_path):
+    """Too few labels for a model (6 < 10): the final GA ranks with the empirical model; the report says so
+    and still names the lowest structure the oracle labelled (before, it gave only the final ranking's best)."""
+    config = tiny_config(str(tmp_path), **{"max_cycles = 2": "max_cycles = 1", "recommendations = 7": "recommendations = 3"})
+    result = run(load_config(config), str(tmp_path / "out"), workers=2, echo=lambda line: None)
+    assert result.final_model == "empirical"
+    with ase.db.connect(str(tmp_path / "out" / "campaign.db")) as db:
+        lowest = min(r.oracle_energy for r in db.select(status="ok"))
+    md = (tmp_path / "out" / "report.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("- lowest labelled structure"))
+    assert f"{lowest:.4f} eV/atom" in line
+    assert "no potential was trained" in md
+
+
 # ---------------------------------------------------------------------------- the full small campaign
 @pytest.mark.slow
 def test_si8_fast_example_converges_and_finds_diamond(tmp_path):

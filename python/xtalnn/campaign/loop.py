@@ -144,6 +144,7 @@ class Campaign:
         self.dedup = Deduplicator(key=space_group_number)
         self._dedup_ids: set[int] = set()
         self.models: dict[int, dict] = {}  # cycle -> done.json of finished models
+        self.started = time.perf_counter()
         self.summaries: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ paths
@@ -302,8 +303,20 @@ class Campaign:
         done = self.finish_training(c, future)
         summary = self.cycle_summary(c, {})
         result.cycles.append(summary)
-        self.log(self.progress_line(summary))
+        self.log(self.progress_line(summary) + "; " + self.time_left(c, len(result.cycles)))
         return c if self.converged(done, summary["candidate_rmse"]) else None
+
+    def time_left(self, c: int, cycles_this_run: int) -> str:
+        """``elapsed 12:04, ~03:01 per cycle, ≤ 24:08 to max_cycles``: this run's wall time, its mean time per
+        cycle, and the time the remaining cycles would take at that pace (convergence ends sooner; the final
+        GA and relabelling come after)."""
+        from tqdm import tqdm
+
+        elapsed = time.perf_counter() - self.started
+        per_cycle = elapsed / max(cycles_this_run, 1)
+        left = max(self.cfg.max_cycles - c, 0) * per_cycle
+        return (f"elapsed {tqdm.format_interval(elapsed)}, ~{tqdm.format_interval(per_cycle)} per cycle, "
+                f"≤ {tqdm.format_interval(left)} to max_cycles {self.cfg.max_cycles} unless it converges sooner")
 
     def newest_candidate_error(self) -> dict:
         """:func:`~xtalnn.campaign.quality.candidate_error` of the newest labelled cycle's recommendations,

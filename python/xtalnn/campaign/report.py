@@ -52,6 +52,20 @@ def ranking(store, systems) -> dict:
     return out
 
 
+def lowest_labelled(store) -> dict | None:
+    """The lowest oracle energy (eV/atom; the enthalpy under pressure) of every structure the oracle
+    labelled ok, any origin and frame: uid, frame, origin, system, energy, space group; None if none."""
+    from xtalnn.search.dedup import space_group
+
+    rows = store.rows(status="ok")
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: (r.oracle_energy, r.id))
+    number, symbol = space_group(best.toatoms())
+    return {"uid": best.uid, "frame": int(best.frame), "origin": best.origin, "system": best.system,
+            "oracle_energy": float(best.oracle_energy), "spacegroup": number, "symbol": symbol}
+
+
 def _load(path, default):
     if not os.path.exists(path):
         return default
@@ -95,6 +109,8 @@ def write_report(out_dir: str) -> dict:
     failed = store.count(frame=0, status="failed")
     converged = state.get("converged_cycle")
     overall = sorted((e for es in rank.values() for e in es if e["status"] == "ok"), key=lambda e: e["oracle_energy"])
+    labelled = lowest_labelled(store)
+    final_model = state.get("final_model")
 
     head = [
         f"# Active-learning campaign: {meta['composition']}",
@@ -106,8 +122,14 @@ def write_report(out_dir: str) -> dict:
         f"- oracle calls (structures labelled): {oracle_calls} ({failed} failed); stored frames: {frames}",
         *([f"- pressure: {ident['ga']['pressure']:g} GPa: every oracle and model energy below is an enthalpy per "
            "atom (E + pV)/N"] if ident.get("ga", {}).get("pressure") else []),
-        "- best overall: " + (f"{overall[0]['system']} {overall[0]['symbol']} ({overall[0]['spacegroup']}), "
-                              f"{overall[0]['oracle_energy']:.4f} eV/atom" if overall else "–"),
+        "- lowest labelled structure (any cycle, any frame): " + (
+            f"{labelled['system']} {labelled['symbol']} ({labelled['spacegroup']}), {labelled['oracle_energy']:.4f} "
+            f"eV/atom, uid {labelled['uid']} frame {labelled['frame']} ({labelled['origin']})" if labelled else "–"),
+        "- best of the final ranking: " + (f"{overall[0]['system']} {overall[0]['symbol']} ({overall[0]['spacegroup']}), "
+                                           f"{overall[0]['oracle_energy']:.4f} eV/atom" if overall else "–")
+        + ("" if final_model and final_model != "empirical" else
+           " (no potential was trained: the final GA ranked with the empirical model, which cannot rank real "
+           "polymorphs)" if overall else ""),
         "",
         "## Cycles",
         "",
