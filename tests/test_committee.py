@@ -113,6 +113,10 @@ def test_spread_is_zero_for_identical_members_and_not_otherwise(tio2_structures,
     assert same["energy"] == pytest.approx(single["energy"], abs=1e-9)
     np.testing.assert_allclose(same["forces"], single["forces"], rtol=0, atol=1e-10)
     assert "energy_std" not in single  # a single model has no committee
+    atoms.calc = XtalnnCalculator(tmp_path / "different.pt", warn=False, spread=False)  # the mean alone
+    assert atoms.get_potential_energy() == pytest.approx(calc_results(tmp_path / "different.pt", atoms)["energy"],
+                                                         abs=1e-9)
+    assert "energy_std" not in atoms.calc.results and "energy_std" not in atoms.calc.implemented_properties
     different = calc_results(tmp_path / "different.pt", atoms)
     assert different["energy_std"] > 1e-3 and different["max_force_deviation"] > 1e-3
     assert np.all(different["force_deviation"] > 0)

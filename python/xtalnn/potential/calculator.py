@@ -48,6 +48,8 @@ class XtalnnCalculator(Calculator):
         before an atom counts as extrapolating.
     warn : emit an :class:`ExtrapolationWarning` when atoms extrapolate.
     threads : ``torch.set_num_threads`` for this process (None leaves it).
+    spread : for a committee model file, also compute the members' spread on every call (one backward
+        pass per member); ``False`` gives the mean alone at the cost of a single model's backward pass.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
@@ -56,7 +58,7 @@ class XtalnnCalculator(Calculator):
     default_parameters: dict = {}
 
     def __init__(self, model_path, extrapolation_tolerance: float = 1e-6, warn: bool = True,
-                 threads: int | None = None, **kwargs):
+                 threads: int | None = None, spread: bool = True, **kwargs):
         super().__init__(**kwargs)
         from xtalnn.potential.modelfile import load_model
 
@@ -67,7 +69,8 @@ class XtalnnCalculator(Calculator):
         self._index = {symbol: k for k, symbol in enumerate(self.elements)}
         # files written before committees have no n_members: one network
         self.n_members = int(self.model.n_members) if hasattr(self.model, "n_members") else 1
-        if self.n_members > 1:
+        self.spread = bool(spread) and self.n_members > 1
+        if self.spread:
             self.implemented_properties = self.implemented_properties + self.committee_properties
         self.extrapolation_tolerance = float(extrapolation_tolerance)
         self.warn = warn
@@ -104,7 +107,7 @@ class XtalnnCalculator(Calculator):
         edge_vec = x[edge_index[1]] - x[edge_index[0]] + shifts.to(torch.float64) @ (cell @ deform)
 
         G = self.model.descriptors(species, edge_index, edge_vec, n)
-        if self.n_members > 1:
+        if self.spread:
             atomic, grad_x, grad_eps = self._committee(species, G, positions, strain)
         else:
             atomic = self.model.atomic_energies(species, G)
