@@ -36,18 +36,23 @@ def load_dataset(path: str, formula_column: str = "formula", target_column: str 
     return Dataset(table.formulas, x, table.targets, elements)
 
 
-def _tqdm_progress(total_epochs: int, desc: str, enabled: bool):
+def _tqdm_progress(max_epochs: int, runs: int, desc: str, enabled: bool):
+    """One bar over the whole job: ``runs`` trainings (the CV folds, then the final one) of at most
+    ``max_epochs`` each (every ensemble member is one), so its elapsed and remaining times are the job's (remaining: an upper bound,
+    early stopping ends trainings sooner). Returns (update callback, close)."""
     if not enabled:
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total_epochs, desc=desc, unit="epoch", file=sys.stderr, leave=False)
+    bar = tqdm(total=runs * max_epochs, desc=desc, unit="epoch", file=sys.stderr)
+    run = [-1]
 
     def update(record: dict) -> None:
-        if record["epoch"] == 0:
-            bar.reset()
-            label = f"{desc} fold {record['fold']}" if "fold" in record else desc
-            bar.set_description(label)
+        if record["epoch"] == 0:  # the next training starts: skip what early stopping left of the last
+            run[0] += 1
+            bar.n = run[0] * max_epochs
+            label = f"fold {record['fold']}" if "fold" in record else "final model"
+            bar.set_description(f"{desc}: {label} ({run[0] + 1}/{runs})")
         bar.update(1)
         bar.set_postfix(val=f"{record['val_mae']:.4f}", best=f"{record['best']:.4f}")
 
@@ -96,13 +101,11 @@ def train_and_save(
     features = element_property_table(data.elements)
     summary: dict = {"arch": arch, "config": config.to_dict(), "n": len(data.y)}
     prefix = os.path.splitext(output)[0]
+    update, close = _tqdm_progress(config.max_epochs, (folds + 1) * config.ensemble, arch, progress)
     if folds:
-        update, close = _tqdm_progress(config.max_epochs, f"{arch} CV", progress)
         cv = cross_validate(config, data.x, data.y, features, folds, seed, update)
-        close()
         summary["cv"] = {"overall": cv.overall, "folds": cv.folds}
         summary["cv_files"] = write_cv_report(cv, data, prefix, f"{arch} ({folds}-fold CV)")
-    update, close = _tqdm_progress(config.max_epochs, f"{arch} final", progress)
     start = time.perf_counter()
     model, info = train(config, data.x, data.y, features, seed, update)
     close()
