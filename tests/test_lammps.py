@@ -438,3 +438,39 @@ def test_null_types_are_left_to_the_other_styles(plugin, committee_model, tio2_a
     deviation = np.loadtxt(tmp_path / "hybrid" / "deviation.dump", skiprows=9)[:, 1]
     np.testing.assert_allclose(deviation[covered], calc.results["force_deviation"], rtol=0, atol=1e-8)
     assert np.all(deviation[others] == 0.0)
+
+
+def test_md_on_two_ranks_equals_one_and_sums_the_extrapolation_count(plugin, model, tio2_all, tmp_path):
+    """20 NVE steps on 1 and on 2 MPI ranks: the same energies step by step and the same final positions,
+    and the extrapolation warning counts the atoms of both ranks (an MPI sum), equal to the 1-rank count."""
+    atoms = in_lammps_frame(make_supercell(tio2_all[4], np.diag([2, 1, 2])))
+    atoms.set_cell(atoms.cell * 0.85, scale_atoms=True)  # compressed: some descriptors leave the training range
+    script = setup_lines(plugin, model, pair_style="xtalnn extrapolation_every 10") + """
+velocity all create 300.0 4928459 mom yes rot yes dist gaussian
+timestep 0.0005
+fix nve all nve
+thermo 5
+thermo_style custom step pe etotal
+thermo_modify format float %.12f
+dump end all custom 20 end.dump id x y z
+dump_modify end format float %.12f sort id
+run 20
+"""
+    runs = {}
+    for n in (1, 2):
+        folder = tmp_path / f"np{n}"
+        folder.mkdir()
+        write_data(folder / "structure.data", atoms, ELEMENTS)
+        out = run_lmp(folder, script, nprocs=n).stdout
+        rows = [line.split() for line in out.splitlines()]
+        thermo = np.array([[float(x) for x in r] for r in rows if len(r) == 3 and r[0].isdigit()])
+        warnings = [(int(s), int(k), int(m)) for s, k, m in
+                    re.findall(r"WARNING: pair xtalnn: step (\d+): (\d+) of (\d+) atoms", out)]
+        last = (folder / "end.dump").read_text().splitlines()[-len(atoms):]  # the step-20 snapshot
+        positions = np.array([[float(x) for x in line.split()[1:]] for line in last])
+        runs[n] = (thermo, warnings, positions)
+    (thermo1, warn1, pos1), (thermo2, warn2, pos2) = runs[1], runs[2]
+    assert len(thermo1) == 5 and np.allclose(thermo2, thermo1, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(pos2, pos1, rtol=0, atol=1e-8)
+    assert [w[0] for w in warn1] == [0, 10, 20] and warn2 == warn1
+    assert all(0 < k <= m == len(atoms) for _, k, m in warn1)
