@@ -79,7 +79,8 @@ def register(sub) -> None:
                    help="each committee member trains on a bootstrap resample of the training split")
     g.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     g.add_argument("--limit", type=int, help="read at most this many structures per --data path")
-    g.add_argument("--max-time", type=float, help="stop after this many minutes of training in all (with --resume: a new limit)")
+    g.add_argument("--max-time", type=float, help="stop after this many minutes of training in all, keeping the best "
+                   f"model (default: {d.max_time:g}; with --resume: a new limit)")
     p.set_defaults(func=run_train)
 
     p = sub.add_parser("eval", help="energy/force errors of a model on structures (one JSON object)")
