@@ -279,3 +279,22 @@ def test_rhombohedral_groups_are_drawn_as_primitive_cells_and_keep_their_setting
     a, b, c, al, be, ga = relaxed.cell.cellpar()
     assert np.allclose([a, b], c, rtol=1e-6) and np.allclose([al, be], ga, atol=1e-4)
     assert space_group(relaxed)[0] == 167
+
+
+def test_a_setting_added_later_resumes_older_folders_at_its_default(tmp_path):
+    """A folder bound before a setting existed resumes when the setting keeps its default, and is refused,
+    naming it, when it does not."""
+    import json
+
+    from xtalnn.search.config import GASettings, bind_identity
+
+    path = tmp_path / "search.json"
+    old = GASettings().identity()
+    old.pop("pressure")  # as written before the pressure setting existed
+    path.write_text(json.dumps({"identity": old}))
+    defaults = GASettings().identity()
+    bind_identity(str(path), GASettings().identity(), "search", defaults=defaults)
+    with pytest.raises(ValueError, match="pressure"):
+        bind_identity(str(path), GASettings(pressure=5.0).identity(), "search", defaults=defaults)
+    with pytest.raises(ValueError, match="population"):
+        bind_identity(str(path), GASettings(population=8).identity(), "search", defaults=defaults)

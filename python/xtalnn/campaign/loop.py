@@ -124,7 +124,8 @@ def _check_identity(out_dir: str, cfg: CampaignConfig) -> str:
     """Bind ``out_dir`` to ``cfg`` (:func:`~xtalnn.search.config.bind_identity`); returns the composition."""
     path = os.path.join(out_dir, "campaign.json")
     composition = None if os.path.exists(path) else resolve_composition(cfg)
-    return bind_identity(path, cfg.identity(), "campaign", {"composition": composition})["composition"]
+    return bind_identity(path, cfg.identity(), "campaign", {"composition": composition},
+                         defaults=CampaignConfig().identity())["composition"]
 
 
 class Campaign:

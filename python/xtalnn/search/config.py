@@ -185,10 +185,13 @@ def from_arguments(args: argparse.Namespace) -> GASettings:
 
 
 # ---------------------------------------------------------------------------- run folders
-def bind_identity(path: str, identity: dict, what: str, extra: dict | None = None) -> dict:
+def bind_identity(path: str, identity: dict, what: str, extra: dict | None = None,
+                  defaults: dict | None = None) -> dict:
     """Tie a run folder to its settings: the first run writes ``{"identity": identity, **extra}`` to
     ``path`` (atomically); a later run with other settings is refused with a ValueError naming the
-    settings that differ. Returns what is stored."""
+    settings that differ. A setting the stored identity lacks (a folder made before the setting existed)
+    counts as equal when its value is the one in ``defaults`` (the identity of default settings), so an
+    upgrade that adds a setting does not orphan older run folders. Returns what is stored."""
     from xtalnn.io.atomic import write_json
 
     identity = json.loads(json.dumps(identity))  # as JSON stores it (tuples → lists, keys → str)
@@ -199,13 +202,22 @@ def bind_identity(path: str, identity: dict, what: str, extra: dict | None = Non
     with open(path) as fh:
         record = json.load(fh)
     stored = record.get("identity", {})
-    if stored != identity:
+    differ = _differences(stored, identity, defaults)
+    if differ:
         old, new = _flat(stored), _flat(identity)
-        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         shown = ", ".join(f"{k} = {_shown_value(old, k)} there, {_shown_value(new, k)} now" for k in differ[:4])
         raise ValueError(f"{os.path.dirname(path) or '.'} holds a different {what} (settings differ: "
                          f"{', '.join(differ)}): {shown}; use another output folder or the same settings")
     return record
+
+
+def _differences(stored: dict, identity: dict, defaults: dict | None) -> list[str]:
+    """Flat keys whose values differ; a key ``stored`` lacks is no difference when ``identity`` holds
+    its value in ``defaults``."""
+    old, new = _flat(stored), _flat(identity)
+    added = _flat(json.loads(json.dumps(defaults or {})))
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)
+                  and not (k not in old and k in added and new.get(k) == added[k]))
 
 
 def _shown_value(flat: dict, key: str) -> str:
@@ -220,7 +232,8 @@ def bind_search(out_dir: str, identity: dict, calculator) -> dict:
     from xtalnn.calculators.registry import calculator_identity
 
     return bind_identity(os.path.join(out_dir, "search.json"),
-                         {**identity, "calculator": calculator_identity(calculator)}, "search")
+                         {**identity, "calculator": calculator_identity(calculator)}, "search",
+                         defaults=GASettings().identity())
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
