@@ -842,7 +842,7 @@ def cell_section(cell: str, out_root: Path) -> str:
 
 def report(out_root: Path, results: Path | None = None) -> str:
     intro = f"""`benchmarks/csp.py`: the same reference calculator, the same success definition and the same budget
-(in reference energy+force evaluations) for four methods. The target is the lowest of the known
+(in reference energy+force evaluations) for four methods and one ablation. The target is the lowest of the known
 structures relaxed by the reference itself; success = a structure at most {TOLERANCE} eV/atom above the target's
 energy, or below it: a ground state of the reference within the tolerance. It is not required to match the
 target by structure because a reference's ground state can be degenerate (Stillinger–Weber Si: diamond,
@@ -874,8 +874,8 @@ Read the costs with care: they count reference evaluations only. The campaign's 
 potentials and its training are free in this currency, so its wall time is 10–20 times that of the
 others on these cheap classical references; the comparison in evaluations is the one that matters for
 an expensive reference (DFT). The project's matcher does not tell apart the perovskite tilt variants
-(cubic Pm-3m, I4/mcm and Pnma CaTiO3 all fit each other): for CaTiO3 only the energy criterion separates
-them (Pedone: I4/mcm is 0.011 eV/atom above Pnma, just outside the tolerance). Ca2Ti2O6 (10 atoms) cannot hold
+(cubic Pm-3m, I4/mcm and Pnma CaTiO3 all fit each other), so the names given to CaTiO3 successes are loose;
+the energy decides success (Pedone: I4/mcm is 0.011 eV/atom above Pnma, just outside the tolerance). Ca2Ti2O6 (10 atoms) cannot hold
 Pnma (20 atoms), so its target is the lowest structure that fits. The commit recorded per run is the
 one at the time it was written; python/ was being edited concurrently, so `+dirty:<hash>` marks a working tree
 that differed from it (search, ase-ga and random run in the process that started the command, the campaign in
