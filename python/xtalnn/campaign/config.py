@@ -120,6 +120,7 @@ class ConvergenceConfig:
     criterion: str = "candidates"  # "candidates" | "validation" (the seed paper's rule)
     max_candidate_rmse: float = 0.03  # eV/atom, the proposing model's RMSE on the newest cycle's candidates
     candidates: int = 10  # lowest predicted structures of the newest cycle that max_candidate_rmse is about
+    stall_cycles: int = 0  # > 0: also require the lowest labelled energy not to have dropped by more than min_loss (eV/atom) over the last stall_cycles cycles (0: off)
 
 
 @dataclass

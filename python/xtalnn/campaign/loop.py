@@ -305,7 +305,7 @@ class Campaign:
         summary = self.cycle_summary(c, {})
         result.cycles.append(summary)
         self.log(self.progress_line(summary) + "; " + self.time_left(c, len(result.cycles)))
-        return c if self.converged(done, summary["candidate_rmse"]) else None
+        return c if self.converged(c, done, summary["candidate_rmse"]) else None
 
     def time_left(self, c: int, cycles_this_run: int) -> str:
         """``elapsed 12:04, ~03:01 per cycle, ≤ 24:08 to max_cycles``: this run's wall time, its mean time per
@@ -326,11 +326,21 @@ class Campaign:
         newest = max((r.cycle for r in rows), default=None)
         return candidate_error([r for r in rows if r.cycle == newest], self.cfg.convergence.candidates)
 
-    def converged(self, done: dict, candidate_rmse: float) -> bool:
+    def converged(self, c: int, done: dict, candidate_rmse: float) -> bool:
         v = self.cfg.convergence
         if done.get("skipped") or done["n_structures"] < v.min_structures or not done["val_rmse"] <= v.max_val_rmse:
             return False
+        if v.stall_cycles and not search_stalled(self.lowest_by_cycle(), c, v.stall_cycles, self.cfg.min_loss):
+            return False
         return v.criterion == "validation" or candidate_rmse <= v.max_candidate_rmse
+
+    def lowest_by_cycle(self) -> dict[int, float]:
+        """The lowest oracle energy (eV/atom) labelled in each cycle (GA structures and their relaxation frames)."""
+        out: dict[int, float] = {}
+        for r in self.store.rows(status="ok"):
+            if r.get("origin") in ("ga", "relax") and r.cycle > 0:
+                out[r.cycle] = min(out.get(r.cycle, float("inf")), r.oracle_energy)
+        return out
 
     # ------------------------------------------------------------------ progress
     def cycle_summary(self, c: int, counts: dict) -> dict:
@@ -446,7 +456,7 @@ class Campaign:
         converged = None
         for c in sorted(self.models):
             summary = _load_json(os.path.join(self.cycle_dir(c), "summary.json"))
-            if self.converged(self.models[c], summary.get("candidate_rmse", float("nan"))):
+            if self.converged(c, self.models[c], summary.get("candidate_rmse", float("nan"))):
                 converged = c
                 break
         c = 0
@@ -500,6 +510,16 @@ class Campaign:
         self.log("final ranking (oracle eV/atom): " + ", ".join(f"{s} {e:.4f} (sg {g})" for e, s, g in best))
         self.log(f"{result.oracle_calls} oracle calls; wall time this run {result.wall_seconds:.0f} s")
         return result
+
+
+def search_stalled(lowest_by_cycle: dict[int, float], c: int, cycles: int, tol: float) -> bool:
+    """True when the lowest energy labelled up to cycle ``c`` is at most ``tol`` (eV/atom) below the lowest up
+    to cycle ``c − cycles``: the search has stopped finding lower structures (a model can be right on its own
+    candidates while the GA has not yet reached the low-energy basin)."""
+    if c - cycles < 1:
+        return False
+    upto = lambda k: min((e for cyc, e in lowest_by_cycle.items() if cyc <= k), default=float("inf"))  # noqa: E731
+    return upto(c - cycles) - upto(c) <= tol
 
 
 def _load_json(path: str) -> dict:
