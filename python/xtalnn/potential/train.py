@@ -323,9 +323,10 @@ def _record_epoch(run: _Run, epoch: int, train_rmse: tuple, val_rmse: tuple, sec
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(max(seconds, 0.0)))
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    """MM:SS or H:MM:SS (tqdm's format)."""
+    from tqdm import tqdm
+
+    return tqdm.format_interval(max(seconds, 0.0))
 
 
 class _Budget:

@@ -269,9 +269,10 @@ def _run_steps(
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(max(seconds, 0.0)))
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    """MM:SS or H:MM:SS (tqdm's format)."""
+    from tqdm import tqdm
+
+    return tqdm.format_interval(max(seconds, 0.0))
 
 
 def _time_left(ga: GASettings, gen: int, improved_at: int, counters: dict, elapsed: float) -> str:
