@@ -117,7 +117,7 @@ def curve_report(c: dict) -> list:
                else "not met within these budgets")
     return [CURVE_HEADING, "",
             f"The CLI defaults (`xtalnn train … --max-time T`, then `--resume --max-time` the next T: one run), "
-            f"{c['threads']} torch thread, tested at each stop on the 80 test structures. Load average "
+            f"{c['threads']} torch thread{'s' if c['threads'] > 1 else ''}, tested at each stop on the 80 test structures. Load average "
             f"{c['load_before'][0]:.0f} before, {c['load_after'][0]:.0f} after on the 2 cores (other jobs: the run "
             "gets a fraction of a core, so minutes here are upper bounds for a quiet machine). Target ≤ 4 meV/atom "
             f"and ≤ 0.15 eV/Å: {verdict}.", "",
@@ -299,7 +299,7 @@ def main(argv=None) -> int:
                         help="only the time-to-target curve: test errors of the defaults after these minutes")
     args = parser.parse_args(argv)
     if args.curve:
-        c = curve(args.data, HERE / "training_out" / "curve", args.curve, threads=1)
+        c = curve(args.data, HERE / "training_out" / "curve", args.curve, threads=args.threads)
         (HERE / "training_out" / "curve.json").write_text(json.dumps(c, indent=1))
         print("\n".join(curve_report(c)))
         if not args.no_write:

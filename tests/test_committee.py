@@ -162,10 +162,30 @@ def test_warm_start_and_old_state_dicts_still_load(committee, small_xyz, tmp_pat
     with pytest.raises(ValueError, match="a committee of 3 cannot start a committee of 2"):
         train(TrainConfig(**TINY, committee=2), [small_xyz], tmp_path / "two.pt", progress=False,
               init_from=committee.paths["model"])
-    with pytest.raises(ValueError, match="--resume does not continue a committee"):
-        train(TrainConfig(**TINY, committee=2), [small_xyz], tmp_path / "two.pt", progress=False, resume=True)
-    with pytest.raises(ValueError, match="--resume does not continue a committee"):  # as `xtalnn train --resume` calls it
-        train(TrainConfig(), [small_xyz], committee.paths["model"], progress=False, resume=True)
+
+
+def test_resume_continues_every_member(small_xyz, tmp_path):
+    """A committee stopped after 2 epochs and resumed (as `xtalnn train --resume --epochs 4` calls it) is,
+    weight for weight, the committee trained for 4 epochs in one go; a member whose checkpoint is missing
+    (the run stopped before it) starts as in the first run; a finished committee resumes to itself."""
+    from xtalnn.potential.checkpoint import load_checkpoint, save_checkpoint
+    from xtalnn.potential.train import member_paths
+
+    straight = train(TrainConfig(**TINY, committee=2), [small_xyz], tmp_path / "straight.pt", progress=False)
+    short = train(TrainConfig(**{**TINY, "epochs": 2}, committee=2), [small_xyz], tmp_path / "resumed.pt",
+                  progress=False)
+    member_paths(short.paths, 1)["checkpoint"].unlink()
+    resumed = train(TrainConfig(), [small_xyz], tmp_path / "resumed.pt", progress=False, resume=True, epochs=4)
+    again = train(TrainConfig(), [small_xyz], tmp_path / "resumed.pt", progress=False, resume=True)
+    for result in (resumed, again):
+        assert result.model.n_members == 2 and result.metadata["committee"]["epochs_run"] == [4, 4]
+        for key, value in straight.model.state_dict().items():
+            torch.testing.assert_close(result.model.state_dict()[key], value, rtol=0, atol=1e-12, msg=key)
+    old = load_checkpoint(member_paths(short.paths, 0)["checkpoint"])  # written before committees resumed
+    old.pop("committee")
+    save_checkpoint({k: v for k, v in old.items() if k != "version"}, member_paths(short.paths, 0)["checkpoint"])
+    with pytest.raises(ValueError, match="predates resumable committees"):
+        train(TrainConfig(), [small_xyz], tmp_path / "resumed.pt", progress=False, resume=True)
 
 
 def test_bootstrap_members_train_on_different_resamples(small_xyz, tmp_path):

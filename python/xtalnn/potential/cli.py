@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=("default", "seed"),
                    help="seed: the seed paper's ACSF 2×10 tanh Adam 1e-4 batch 1 (with --descriptor chebyshev: "
                         "Adamax 1e-3 batch 8)")
-    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt (a committee: from each member's MODEL.member<m>.ckpt)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing MODEL.pt and its side files (MODEL.ckpt, history, plots) with a new run")
     p.add_argument("--init-from", metavar="MODEL", help="start from this model file's (or checkpoint's) weights, "

@@ -190,6 +190,7 @@ class _Run:
     best_epoch: int = 0
     bad_epochs: int = 0
     start_epoch: int = 0
+    committee: dict | None = None  # a committee member: the committee's config, split and warm start (resume)
 
     def split(self, name: str) -> list:
         return [self.prepared.graphs[i] for i in self.prepared.split[name]]
@@ -204,7 +205,18 @@ class _Run:
                 "epoch": epoch, "history": self.history, "best_loss": self.best_loss,
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "split": p.split,
                 "fingerprint": p.fingerprint, "sources": p.sources, "descriptor": p.descriptor_settings,
-                "init_from": self.init_from}
+                "init_from": self.init_from, "committee": self.committee}
+
+    def finished(self) -> str | None:
+        """Why a resumed run has nothing left to do (epoch limit, early stop, time budget), or None."""
+        config = self.config
+        if self.start_epoch >= config.epochs:
+            return f"the epoch limit ({config.epochs}) is reached"
+        if config.patience and self.bad_epochs >= config.patience:
+            return f"it stopped early (no validation improvement for {self.bad_epochs} epochs)"
+        if config.max_time and self.history and self.history[-1]["time_s"] >= 60 * config.max_time:
+            return f"its time budget ({config.max_time:g} min) is spent"
+        return None
 
 
 def _open_run(config: TrainConfig, prepared: Prepared, checkpoint: dict | None, init_from, say,
@@ -375,6 +387,10 @@ def _loop(run: _Run, paths: dict, progress: bool, say) -> tuple[bool, bool]:
     from tqdm import tqdm
 
     config = run.config
+    done = run.finished()
+    if done:
+        say(f"nothing to continue: {done}")
+        return False, 0 < config.patience <= run.bad_epochs
     train_graphs, val_graphs = run.split("train"), run.split("val")
     _prepare_caches(run, train_graphs, say)
     n = len(train_graphs)
@@ -477,10 +493,22 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     checkpoint = None
     committee_run = config.committee > 1 or (not paths["checkpoint"].exists()
                                              and member_paths(paths, 0)["checkpoint"].exists())
-    if resume and committee_run:  # `xtalnn train --resume` knows the settings only from the checkpoint
-        raise ValueError("--resume does not continue a committee run yet; train it again, or join the members' "
-                         "best states: `xtalnn export <model>.member0.ckpt <model>.member1.ckpt … -o <model>.pt`")
-    if resume:
+    committee_resume = None
+    if resume and committee_run:  # the committee's settings, split and warm start are in member 0's checkpoint
+        checkpoint = load_checkpoint(member_paths(paths, 0)["checkpoint"])
+        committee_resume = checkpoint.get("committee")
+        if committee_resume is None:
+            raise ValueError(f"{member_paths(paths, 0)['checkpoint']}: this committee checkpoint predates resumable "
+                             "committees; train it again, or join the members' best states: `xtalnn export "
+                             "<model>.member0.ckpt <model>.member1.ckpt … -o <model>.pt`")
+        config = TrainConfig.from_dict(committee_resume["config"])
+        checkpoint = {**checkpoint, "split": committee_resume["split"]}
+        init_from = committee_resume["init_from"]
+        if epochs is not None:
+            config.epochs = int(epochs)
+        if max_time is not None:
+            config.max_time = float(max_time)
+    elif resume:
         checkpoint = load_checkpoint(paths["checkpoint"])
         config = TrainConfig.from_dict(checkpoint["config"])
         if epochs is not None:
@@ -494,9 +522,10 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     reference, loaded = None, None  # the targets are relative to the reference energies of the start model
     if checkpoint:
         reference = checkpoint["model_args"]["reference_energies"]
-    elif init_from is not None:
-        loaded = previous_model(init_from)
-        reference = loaded[1]["reference_energies"]
+    if init_from is not None and (checkpoint is None or committee_resume and not all(
+            member_paths(paths, m)["checkpoint"].exists() for m in range(config.committee))):
+        loaded = previous_model(init_from)  # a resumed committee may still have members to start
+        reference = reference or loaded[1]["reference_energies"]
     prepared = prepare(config, data_paths, split=checkpoint["split"] if checkpoint else None,
                        reference_energies=reference)
     if checkpoint and checkpoint["fingerprint"] != prepared.fingerprint:
@@ -508,7 +537,8 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     if config.force_weight > 0 and not any(prepared.graphs[i].forces is not None for i in prepared.split["train"]):
         say("no training structure has forces: training on energies only")
     if config.committee > 1:
-        return _train_committee(config, prepared, paths, init_from, loaded, progress, say)
+        return _train_committee(config, prepared, paths, init_from, loaded, progress, say,
+                                resume=committee_resume is not None)
     run = _open_run(config, prepared, checkpoint, init_from, say, loaded)
     interrupted, stopped_early = _loop(run, paths, progress, say)
     metadata, test_metrics = _finish(run, paths, interrupted)
@@ -541,11 +571,13 @@ def bootstrap_split(split: dict, seed: int, m: int) -> dict:
 
 
 def _train_committee(config: TrainConfig, prepared: Prepared, paths: dict, init_from, loaded, progress,
-                     say) -> TrainResult:
+                     say, resume: bool = False) -> TrainResult:
     """Train ``config.committee`` members one after the other (each exactly the single-model run of
     :func:`member_config`, on the same graphs, descriptor scaling and reference energies), stack them
     into one committee model (:meth:`Potential.committee`) and export it. An interrupt stops after the
-    current member: the committee of the members trained so far is exported."""
+    current member: the committee of the members trained so far is exported. With ``resume`` each
+    member with a checkpoint continues from it (finished ones are kept as they are) and the others
+    start as in the first run."""
     n = int(config.committee)
     base = build_model(prepared)  # scaling and range of the whole training split, shared by the members
     if init_from is not None:
@@ -567,7 +599,13 @@ def _train_committee(config: TrainConfig, prepared: Prepared, paths: dict, init_
             start = Potential(**base.init_args())
         say(f"committee member {m + 1}/{n} (seed {cfg.seed}"
             + (", bootstrap resample of the training split" if config.committee_bootstrap else "") + ")")
-        run = _open_run(cfg, member_prepared, None, init_from, say, model=start)
+        checkpoint = member_paths(paths, m)["checkpoint"]
+        if resume and checkpoint.exists():
+            run = _open_run(cfg, member_prepared, load_checkpoint(checkpoint), init_from, say)
+        else:
+            run = _open_run(cfg, member_prepared, None, init_from, say, model=start)
+        run.committee = {"config": asdict(config), "split": prepared.split,
+                         "init_from": None if init_from is None else str(init_from)}
         interrupted, stopped_early = _loop(run, member_paths(paths, m), progress, say)
         run.model.load_state_dict(run.best_state)
         states.append(run.model)
