@@ -216,7 +216,7 @@ def table2(runs: list[dict]) -> str:
             lines.append(f"| {reduced} | {structure} | {exp} | {dft} | {model} | not run | | | | | | |")
             continue
         b = r["best"]
-        own = next((t for t in r["targets"] if "energy" in t), None)
+        own = min((t for t in r["targets"] if "energy" in t), key=lambda t: t["energy"], default=None)  # the lowest
         q = r.get("quality") or {}
         err = q.get("ground_state_error")
         lines.append(

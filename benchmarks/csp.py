@@ -38,6 +38,8 @@ search    (b) ``xtalnn.search.search`` directly on the reference: seven crystal-
           reference calls (``n_calls``) of every candidate started before the first match was stored.
 search-equal  (b′) the same with ``budget_sharing="equal"``: the seed's equal share of evaluations per
           population (ablation of the adaptive sharing).
+search-immigrants  (b″) (b) with ``first_generation`` = one generation's children and ``immigrants = 0.25``
+          (a quarter of every generation's children are new starting structures).
 ase-ga    (c) ase-ga's bulk GA (StartGenerator, CutAndSplicePairing, SoftMutation, StrainMutation, and
           PermutationMutation for several elements; OFPComparator; population 20), candidates relaxed in
           the triclinic system (free cell). Cost = the sum of n_calls up to the first match. One process.
@@ -96,9 +98,11 @@ TOLERANCE of the lowest known one (or below it), named by the known structure it
 of another definition are run again."""
 RELAX_STEPS, FMAX = 60, 0.05  # relaxations of (b), (c), (d): the GA's defaults
 TARGET_STEPS, TARGET_FMAX = 300, 0.01
-METHODS = ("campaign", "search", "search-equal", "ase-ga", "random")
+METHODS = ("campaign", "search", "search-equal", "search-immigrants", "ase-ga", "random")
 METHOD_NAMES = {"campaign": "(a) campaign (active learning)", "search": "(b) xtalnn GA on the reference",
                 "search-equal": "(b′) the same, budget shared equally between the systems (ablation, the seed's)",
+                "search-immigrants": "(b″) (b) with a first generation of one generation's children and a quarter "
+                                     "of every generation's children random immigrants",
                 "ase-ga": "(c) ase-ga bulk GA", "random": "(d) random search (pyxtal, AIRSS-style)"}
 REFERENCES = {"sw": "sw-si", "ma": "ma-tio2", "pedone": "pedone", "chgnet": "chgnet"}
 
@@ -659,8 +663,15 @@ def run_search_equal(cell: str, seed: int, budget: int, work: Path, matcher: Mat
     return run_search(cell, seed, budget, work, matcher, {"budget_sharing": "equal"})
 
 
-RUNNERS = {"campaign": run_campaign, "search": run_search, "search-equal": run_search_equal, "ase-ga": run_ase_ga,
-           "random": run_random}
+def run_search_immigrants(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+    """(b″): :func:`run_search` with a small first generation (one generation's children) and a quarter of
+    every generation's children new starting structures (random immigrants)."""
+    return run_search(cell, seed, budget, work, matcher,
+                      {"first_generation": search_settings(budget)["children"], "immigrants": 0.25})
+
+
+RUNNERS = {"campaign": run_campaign, "search": run_search, "search-equal": run_search_equal,
+           "search-immigrants": run_search_immigrants, "ase-ga": run_ase_ga, "random": run_random}
 
 
 def _commit() -> str:
@@ -862,6 +873,8 @@ and every relaxation step) up to the first success; a seed that fails is charged
   every candidate started before the first match was stored.
 - (b′) search-equal: the same with the seed's equal sharing of evaluations between the populations
   (`budget_sharing = "equal"`; (b) uses the default adaptive sharing): the ablation.
+- (b″) search-immigrants: (b) with a first generation of one generation's children (`first_generation`)
+  and a quarter of every generation's children new starting structures (`immigrants = 0.25`).
 - (c) ase-ga: ase-ga's bulk GA (tutorial setup, plus PermutationMutation for several elements; population 20,
   minimum distances 0.7 × covalent radii), one process; cost = calls up to the first match.
 - (d) random: pyxtal random symmetric structures (crystal system uniform over the seven, space group uniform
@@ -890,7 +903,7 @@ a fresh process per seed). Reproduce one cell:
 
 
 # ---------------------------------------------------------------------------- structure search (issue 16)
-SEARCH_METHODS = ("search", "search-equal", "ase-ga", "random")
+SEARCH_METHODS = ("search", "search-equal", "search-immigrants", "ase-ga", "random")
 
 
 def _records(out_root: Path, cell: str, method: str) -> list[dict]:

@@ -80,7 +80,8 @@ def _rows(out, system="cubic", seed=0):
 
 @pytest.mark.parametrize("kill_after", [4, 14])  # in the first generation (replayed starts), later
 def test_resume_after_kill(tmp_path, kill_after):
-    kwargs = dict(systems=("cubic",), population=10, children=4, generations=6, seeds_per_system=1)
+    kwargs = dict(systems=("cubic",), population=10, first_generation=6, immigrants=0.25, children=4, generations=6,
+                  seeds_per_system=1)
     reference = search("Si8", "sw-si", out_dir=str(tmp_path / "ref"), workers=1, verbose=False, **kwargs)
     out = tmp_path / "killed"
     script = (
@@ -106,7 +107,7 @@ def test_resume_after_kill(tmp_path, kill_after):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = _rows(out)
-    total = kwargs["population"] + kwargs["children"] * kwargs["generations"]
+    total = kwargs["first_generation"] + kwargs["children"] * kwargs["generations"]
     assert kill_after <= len(before) < total
     resumed = search("Si8", "sw-si", out_dir=str(out), workers=1, verbose=False, **kwargs)
     after = _rows(out)
@@ -118,6 +119,31 @@ def test_resume_after_kill(tmp_path, kill_after):
     ref = _rows(tmp_path / "ref")
     assert {k: v[1:] for k, v in after.items()} == {k: v[1:] for k, v in ref.items()}
     assert [c.energy_per_atom for c in resumed.candidates] == [c.energy_per_atom for c in reference.candidates]
+
+
+def test_small_first_generation_and_immigrants(tmp_path):
+    """``first_generation`` starts breeding after that many structures; with ``immigrants`` the last
+    children of every generation are the run's next starting structures: the same structures (same relaxed
+    energies) a first generation of all of them would have evaluated."""
+    common = dict(systems=("tetragonal",), population=8, children=4, seeds_per_system=1, workers=1, verbose=False)
+    search("Si8", "sw-si", out_dir=str(tmp_path / "ga"), first_generation=4, immigrants=0.5, generations=3, **common)
+    ga = _rows(tmp_path / "ga", "tetragonal")
+    with ase.db.connect(tmp_path / "ga" / "runs" / "tetragonal-s0.db") as db:
+        origin = {(r.gen, r.idx): r.origin for r in db.select()}
+    assert sorted(ga) == [(0, i) for i in range(4)] + [(g, i) for g in (1, 2, 3) for i in range(4)]
+    assert all(origin[(g, i)].startswith("crossover") for g in (1, 2, 3) for i in (0, 1))
+    assert all(origin[(g, i)].startswith("immigrant-") for g in (1, 2, 3) for i in (2, 3))
+    search("Si8", "sw-si", out_dir=str(tmp_path / "starts"), first_generation=10, generations=0,
+           **{**common, "population": 10})
+    starts = _rows(tmp_path / "starts", "tetragonal")
+    for g in (1, 2, 3):
+        for i in (2, 3):
+            k = 4 + (g - 1) * 2 + (i - 2)
+            assert ga[(g, i)][1:] == starts[(0, k)][1:]
+    with pytest.raises(ValueError, match="immigrants must lie in"):
+        search("Si8", "sw-si", immigrants=1.5, **common)
+    with pytest.raises(ValueError, match="first_generation must be 0"):
+        search("Si8", "sw-si", first_generation=1, **common)
 
 
 def test_resume_refuses_a_different_search(tmp_path):

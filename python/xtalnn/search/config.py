@@ -36,6 +36,12 @@ class GASettings:
     symmetric_start: float = _setting(
         0.5, "share of the first generation taken from the highest-symmetry Wyckoff prototypes, highest "
         "first, alternating with random draws (0: all random, as the seed paper)")
+    first_generation: int = _setting(
+        0, "structures in the first generation (0: population, as the seed paper); fewer start the breeding "
+        "sooner, and children then fill the population")
+    immigrants: float = _setting(
+        0.0, "share of each generation's children that are new starting structures (random immigrants, drawn "
+        "as the first generation's) instead of bred ones (0: none, as the seed paper)")
     generations: int = _setting(30, "generations after the first one")
     stall_generations: int = _setting(
         10, "a population stops when its best energy has not improved by more than energy_tol for this many "
@@ -77,14 +83,16 @@ class GASettings:
         if bad or not self.systems:
             raise ValueError(f"systems: unknown crystal system(s) {bad}; use some of {', '.join(CRYSTAL_SYSTEMS)}")
         for name, low in (("population", 2), ("children", 1), ("seeds_per_system", 1), ("top_k", 1),
-                          ("generations", 0), ("stall_generations", 0), ("relax_steps", 0)):
+                          ("generations", 0), ("stall_generations", 0), ("relax_steps", 0), ("first_generation", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
         from xtalnn.search.schedule import SHARING
 
         if self.budget_sharing not in SHARING:
             raise ValueError(f"budget_sharing must be one of {', '.join(SHARING)}, got {self.budget_sharing!r}")
-        for name in ("select_fraction", "mutation_probability", "symmetric_start"):
+        if 0 < self.first_generation < 2:
+            raise ValueError(f"first_generation must be 0 (the population) or >= 2, got {self.first_generation}")
+        for name in ("select_fraction", "mutation_probability", "symmetric_start", "immigrants"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if not math.isfinite(self.pressure):
@@ -93,6 +101,14 @@ class GASettings:
             raise ValueError(f"fmax must be > 0 eV/Å and energy_tol >= 0 eV/atom, got {self.fmax}, {self.energy_tol}")
         if self.volume_per_atom is not None and not self.volume_per_atom > 0:
             raise ValueError(f"volume_per_atom must be > 0 Å³/atom, got {self.volume_per_atom}")
+
+    def first_generation_size(self) -> int:
+        """Structures in the first generation."""
+        return self.first_generation or self.population
+
+    def immigrants_per_generation(self) -> int:
+        """Children of each generation that are new starting structures (the last ones of the generation)."""
+        return int(round(self.children * self.immigrants))
 
     def run_seeds(self) -> list[int]:
         return [self.seed + k for k in range(self.seeds_per_system)]

@@ -220,7 +220,8 @@ def _run_steps(
     starts = StartingStructures(comp, system, np.random.default_rng([seed, sys_index, 0]), dmin,
                                 cfg.ga.volume_per_atom, cfg.ga.symmetric_start)
     first = []
-    for i in range(cfg.ga.population):
+    n_first, n_immigrants = cfg.ga.first_generation_size(), cfg.ga.immigrants_per_generation()
+    for i in range(n_first):
         if stop_when is not None and os.path.exists(stop_path):
             log(f"{tag} stop requested in the first generation")
             return counters
@@ -250,10 +251,16 @@ def _run_steps(
             ids = [f"{parents[k].gen}.{parents[k].idx}" for k in (i, j)]
             return child, origin, {"parents": ids}
 
+        def immigrant(rng, k):  # the run's next starting structure; its own sequence, not rng
+            made = starts.get(k)
+            return None if made is None else (made[0], f"immigrant-{made[1]}", made[2])
+
         children = []
+        bred = cfg.ga.children - n_immigrants
         for i in range(cfg.ga.children):
             new = counters["new_evaluations"]
-            children.append(evaluate(gen, i, child_maker))
+            k = n_first + (gen - 1) * n_immigrants + (i - bred)  # index of immigrant i in the start sequence
+            children.append(evaluate(gen, i, child_maker if i < bred else lambda rng, k=k: immigrant(rng, k)))
             if counters["new_evaluations"] > new:
                 yield
         merge(children)
