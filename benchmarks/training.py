@@ -118,8 +118,10 @@ def curve_report(c: dict) -> list:
     return [CURVE_HEADING, "",
             f"The CLI defaults (`xtalnn train … --max-time T`, then `--resume --max-time` the next T: one run), "
             f"{c['threads']} torch thread{'s' if c['threads'] > 1 else ''}, tested at each stop on the 80 test structures. Load average "
-            f"{c['load_before'][0]:.0f} before, {c['load_after'][0]:.0f} after on the 2 cores (other jobs: the run "
-            "gets a fraction of a core, so minutes here are upper bounds for a quiet machine). Target ≤ 4 meV/atom "
+            f"{c['load_before'][0]:.0f} before, {c['load_after'][0]:.0f} after on the 2 cores ("
+            + ("a quiet machine: nothing else ran" if c["load_before"][0] < 1 else "other jobs: the run gets a "
+               "fraction of a core, so minutes here are upper bounds for a quiet machine")
+            + "). Target ≤ 4 meV/atom "
             f"and ≤ 0.15 eV/Å: {verdict}.", "",
             "| budget (min of training) | training (min) | wall (min, incl. data preparation at each start) | "
             "epochs | energy RMSE (meV/atom) | force RMSE (eV/Å) | target met |",
