@@ -181,6 +181,10 @@ def test_resume_continues_every_member(small_xyz, tmp_path):
         assert result.model.n_members == 2 and result.metadata["committee"]["epochs_run"] == [4, 4]
         for key, value in straight.model.state_dict().items():
             torch.testing.assert_close(result.model.state_dict()[key], value, rtol=0, atol=1e-12, msg=key)
+    warm = train(TrainConfig(**{**TINY, "epochs": 1}, committee=2), [small_xyz], tmp_path / "warm.pt", progress=False,
+                 init_from=straight.paths["model"])  # a warm-started committee resumes from its members' checkpoints
+    more = train(TrainConfig(), [small_xyz], warm.paths["model"], progress=False, resume=True, epochs=2)
+    assert more.metadata["committee"]["epochs_run"] == [2, 2]
     old = load_checkpoint(member_paths(short.paths, 0)["checkpoint"])  # written before committees resumed
     old.pop("committee")
     save_checkpoint({k: v for k, v in old.items() if k != "version"}, member_paths(short.paths, 0)["checkpoint"])

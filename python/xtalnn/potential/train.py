@@ -580,30 +580,32 @@ def _train_committee(config: TrainConfig, prepared: Prepared, paths: dict, init_
     start as in the first run."""
     n = int(config.committee)
     base = build_model(prepared)  # scaling and range of the whole training split, shared by the members
-    if init_from is not None:
+    if loaded is not None:
         members_before = int(loaded[1]["nets.0.0.weight"].shape[0])
         if members_before != n:
             raise ValueError(f"{init_from}: a committee of {members_before} cannot start a committee of {n}")
+
+    def start(m: int, cfg: TrainConfig) -> Potential:
+        if init_from is not None:
+            elements, state = loaded
+            return warm_start_model(prepared, init_from, (elements, {
+                k: (v[m:m + 1] if k.startswith("nets.") else v) for k, v in state.items()}))
+        torch.manual_seed(cfg.seed)  # as build_model does: member m starts as a single run with this seed
+        return Potential(**base.init_args())
+
     states, runs, stopped, interrupted = [], [], [], False
     for m in range(n):
         cfg = member_config(config, m)
         member_prepared = replace(prepared, config=cfg)
         if config.committee_bootstrap:
             member_prepared.split = bootstrap_split(prepared.split, config.seed, m)
-        if init_from is not None:
-            elements, state = loaded
-            start = warm_start_model(prepared, init_from, (elements, {
-                k: (v[m:m + 1] if k.startswith("nets.") else v) for k, v in state.items()}))
-        else:
-            torch.manual_seed(cfg.seed)  # as build_model does: member m starts as a single run with this seed
-            start = Potential(**base.init_args())
         say(f"committee member {m + 1}/{n} (seed {cfg.seed}"
             + (", bootstrap resample of the training split" if config.committee_bootstrap else "") + ")")
         checkpoint = member_paths(paths, m)["checkpoint"]
         if resume and checkpoint.exists():
             run = _open_run(cfg, member_prepared, load_checkpoint(checkpoint), init_from, say)
         else:
-            run = _open_run(cfg, member_prepared, None, init_from, say, model=start)
+            run = _open_run(cfg, member_prepared, None, init_from, say, model=start(m, cfg))
         run.committee = {"config": asdict(config), "split": prepared.split,
                          "init_from": None if init_from is None else str(init_from)}
         interrupted, stopped_early = _loop(run, member_paths(paths, m), progress, say)
