@@ -1,0 +1,37 @@
+"""Is the CaTiO3 GPAW campaign's polar winner below GPAW's cubic perovskite for real (issue 19)?
+
+Energies on the cubic cell's own k mesh (6x6x6, Gamma-centred), 800 eV, PBE, SCF to 1e-7 eV/electron: the cubic
+perovskite at GPAW's optimum (a = 3.888 Å), the same cell with Ti moved 0.08 Å along z and along [111] (is cubic
+a local minimum?), and the first-ranked CIF of every system of a finished campaign's final ranking.
+
+    OMP_NUM_THREADS=1 python benchmarks/gpaw_catio3_polar.py /tmp/catio3-gpaw800     # ~10 min on one core
+"""
+import os, time
+os.environ["OMP_NUM_THREADS"] = "1"
+import numpy as np
+from ase import Atoms
+from ase.io import read
+from gpaw import GPAW, PW
+
+def scf(atoms, label):
+    atoms = atoms.copy()
+    atoms.calc = GPAW(mode=PW(800), xc="PBE", kpts={"size": (6, 6, 6), "gamma": True}, txt=None,
+                      convergence={"energy": 1e-7, "density": 1e-5})
+    t = time.perf_counter()
+    e = atoms.get_potential_energy() / len(atoms)
+    print(f"{label:40s} E/atom {e:.5f}  {time.perf_counter() - t:.0f} s", flush=True)
+    return e
+
+a = 3.888
+cubic = Atoms("CaTiO3", scaled_positions=[(0, 0, 0), (.5, .5, .5), (.5, .5, 0), (.5, 0, .5), (0, .5, .5)],
+              cell=[a, a, a], pbc=True)
+e0 = scf(cubic, "cubic a=3.888")
+for d, label in ((np.array([0, 0, 0.08]), "Ti +0.08 Å along z"), (np.array([1, 1, 1]) * 0.08 / 3 ** 0.5, "Ti +0.08 Å along [111]")):
+    s = cubic.copy(); p = s.get_positions(); p[1] += d; s.set_positions(p)
+    print(f"   dE = {1000 * (scf(s, 'cubic, ' + label) - e0):+.2f} meV/atom", flush=True)
+import glob
+import sys
+folder = sys.argv[1] if len(sys.argv) > 1 else "/tmp/catio3-gpaw800"
+for path in sorted(glob.glob(os.path.join(folder, "final", "*", "01-*.cif"))):
+    s = read(path)
+    print(f"   dE = {1000 * (scf(s, os.path.basename(os.path.dirname(path)) + ' ' + os.path.basename(path)) - e0):+.2f} meV/atom", flush=True)
