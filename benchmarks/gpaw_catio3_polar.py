@@ -6,12 +6,18 @@ a local minimum?), and the first-ranked CIF of every system of a finished campai
 
     OMP_NUM_THREADS=1 python benchmarks/gpaw_catio3_polar.py /tmp/catio3-gpaw800     # ~10 min on one core
 """
-import os, time
-os.environ["OMP_NUM_THREADS"] = "1"
+import glob
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 from ase import Atoms
 from ase.io import read
 from gpaw import GPAW, PW
+
 
 def scf(atoms, label):
     atoms = atoms.copy()
@@ -22,16 +28,28 @@ def scf(atoms, label):
     print(f"{label:40s} E/atom {e:.5f}  {time.perf_counter() - t:.0f} s", flush=True)
     return e
 
-a = 3.888
-cubic = Atoms("CaTiO3", scaled_positions=[(0, 0, 0), (.5, .5, .5), (.5, .5, 0), (.5, 0, .5), (0, .5, .5)],
-              cell=[a, a, a], pbc=True)
-e0 = scf(cubic, "cubic a=3.888")
-for d, label in ((np.array([0, 0, 0.08]), "Ti +0.08 Å along z"), (np.array([1, 1, 1]) * 0.08 / 3 ** 0.5, "Ti +0.08 Å along [111]")):
-    s = cubic.copy(); p = s.get_positions(); p[1] += d; s.set_positions(p)
-    print(f"   dE = {1000 * (scf(s, 'cubic, ' + label) - e0):+.2f} meV/atom", flush=True)
-import glob
-import sys
-folder = sys.argv[1] if len(sys.argv) > 1 else "/tmp/catio3-gpaw800"
-for path in sorted(glob.glob(os.path.join(folder, "final", "*", "01-*.cif"))):
-    s = read(path)
-    print(f"   dE = {1000 * (scf(s, os.path.basename(os.path.dirname(path)) + ' ' + os.path.basename(path)) - e0):+.2f} meV/atom", flush=True)
+def off_centred(atoms, shift):
+    """``atoms`` with the Ti atom (index 1) moved by ``shift`` (Å)."""
+    out = atoms.copy()
+    positions = out.get_positions()
+    positions[1] += shift
+    out.set_positions(positions)
+    return out
+
+
+def main() -> None:
+    a = 3.888
+    cubic = Atoms("CaTiO3", scaled_positions=[(0, 0, 0), (.5, .5, .5), (.5, .5, 0), (.5, 0, .5), (0, .5, .5)],
+                  cell=[a, a, a], pbc=True)
+    e0 = scf(cubic, "cubic a=3.888")
+    for shift, label in ((np.array([0, 0, 0.08]), "Ti +0.08 Å along z"),
+                         (np.array([1, 1, 1]) * 0.08 / 3 ** 0.5, "Ti +0.08 Å along [111]")):
+        print(f"   dE = {1000 * (scf(off_centred(cubic, shift), 'cubic, ' + label) - e0):+.2f} meV/atom", flush=True)
+    folder = sys.argv[1] if len(sys.argv) > 1 else "/tmp/catio3-gpaw800"
+    for path in sorted(glob.glob(os.path.join(folder, "final", "*", "01-*.cif"))):
+        name = f"{os.path.basename(os.path.dirname(path))} {os.path.basename(path)}"
+        print(f"   dE = {1000 * (scf(read(path), name) - e0):+.2f} meV/atom", flush=True)
+
+
+if __name__ == "__main__":
+    main()
