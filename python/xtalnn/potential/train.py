@@ -522,10 +522,9 @@ def train(config: TrainConfig, data_paths, output, resume: bool = False, progres
     reference, loaded = None, None  # the targets are relative to the reference energies of the start model
     if checkpoint:
         reference = checkpoint["model_args"]["reference_energies"]
-    if init_from is not None and (checkpoint is None or committee_resume and not all(
-            member_paths(paths, m)["checkpoint"].exists() for m in range(config.committee))):
-        loaded = previous_model(init_from)  # a resumed committee may still have members to start
-        reference = reference or loaded[1]["reference_energies"]
+    elif init_from is not None:
+        loaded = previous_model(init_from)
+        reference = loaded[1]["reference_energies"]
     prepared = prepare(config, data_paths, split=checkpoint["split"] if checkpoint else None,
                        reference_energies=reference)
     if checkpoint and checkpoint["fingerprint"] != prepared.fingerprint:
@@ -586,7 +585,10 @@ def _train_committee(config: TrainConfig, prepared: Prepared, paths: dict, init_
             raise ValueError(f"{init_from}: a committee of {members_before} cannot start a committee of {n}")
 
     def start(m: int, cfg: TrainConfig) -> Potential:
+        nonlocal loaded
         if init_from is not None:
+            if loaded is None:  # a resumed committee: only members without a checkpoint need the start model
+                loaded = previous_model(init_from)
             elements, state = loaded
             return warm_start_model(prepared, init_from, (elements, {
                 k: (v[m:m + 1] if k.startswith("nets.") else v) for k, v in state.items()}))
