@@ -218,22 +218,20 @@ def bind_identity(path: str, identity: dict, what: str, extra: dict | None = Non
     with open(path) as fh:
         record = json.load(fh)
     stored = record.get("identity", {})
-    differ = _differences(stored, identity, defaults)
+    old, new = _flat(stored), _flat(identity)
+    differ = _differences(old, new, _flat(json.loads(json.dumps(defaults or {}))))
     if differ:
-        old, new = _flat(stored), _flat(identity)
         shown = ", ".join(f"{k} = {_shown_value(old, k)} there, {_shown_value(new, k)} now" for k in differ[:4])
         raise ValueError(f"{os.path.dirname(path) or '.'} holds a different {what} (settings differ: "
                          f"{', '.join(differ)}): {shown}; use another output folder or the same settings")
     return record
 
 
-def _differences(stored: dict, identity: dict, defaults: dict | None) -> list[str]:
-    """Flat keys whose values differ; a key ``stored`` lacks is no difference when ``identity`` holds
-    its value in ``defaults``."""
-    old, new = _flat(stored), _flat(identity)
-    added = _flat(json.loads(json.dumps(defaults or {})))
+def _differences(old: dict, new: dict, defaults: dict) -> list[str]:
+    """Keys of the flat identities ``old`` (stored) and ``new`` whose values differ; a key ``old`` lacks is
+    no difference when ``new`` holds its value in the flat ``defaults``."""
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)
-                  and not (k not in old and k in added and new.get(k) == added[k]))
+                  and not (k not in old and k in defaults and new.get(k) == defaults[k]))
 
 
 def _shown_value(flat: dict, key: str) -> str:

@@ -251,16 +251,19 @@ def _run_steps(
             ids = [f"{parents[k].gen}.{parents[k].idx}" for k in (i, j)]
             return child, origin, {"parents": ids}
 
-        def immigrant(rng, k):  # the run's next starting structure; its own sequence, not rng
-            made = starts.get(k)
-            return None if made is None else (made[0], f"immigrant-{made[1]}", made[2])
+        def immigrant(k: int):
+            """Maker of the run's k-th starting structure (drawn from the start sequence, not the child's rng)."""
+            def make(rng):
+                made = starts.get(k)
+                return None if made is None else (made[0], f"immigrant-{made[1]}", made[2])
+            return make
 
         children = []
-        bred = cfg.ga.children - n_immigrants
+        bred = cfg.ga.children - n_immigrants  # the last n_immigrants children continue the start sequence
         for i in range(cfg.ga.children):
             new = counters["new_evaluations"]
-            k = n_first + (gen - 1) * n_immigrants + (i - bred)  # index of immigrant i in the start sequence
-            children.append(evaluate(gen, i, child_maker if i < bred else lambda rng, k=k: immigrant(rng, k)))
+            maker = child_maker if i < bred else immigrant(n_first + (gen - 1) * n_immigrants + i - bred)
+            children.append(evaluate(gen, i, maker))
             if counters["new_evaluations"] > new:
                 yield
         merge(children)
