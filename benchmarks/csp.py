@@ -40,6 +40,9 @@ search-equal  (b′) the same with ``budget_sharing="equal"``: the seed's equal 
           population (ablation of the adaptive sharing).
 search-immigrants  (b″) (b) with ``first_generation`` = one generation's children and ``immigrants = 0.25``
           (a quarter of every generation's children are new starting structures).
+search-mutations  (b‴) (b) with ``mutation_share = 0.6``: three children in five made from one parent by one
+          mutation (strain, swap, rattle or soft mode), as ase-ga's operator weights, instead of by crossover.
+search-free  (b⁗) (b) with ``free_cell``: every candidate relaxes with a free cell, as in (c) and (d).
 ase-ga    (c) ase-ga's bulk GA (StartGenerator, CutAndSplicePairing, SoftMutation, StrainMutation, and
           PermutationMutation for several elements; OFPComparator; population 20), candidates relaxed in
           the triclinic system (free cell). Cost = the sum of n_calls up to the first match. One process.
@@ -98,10 +101,13 @@ TOLERANCE of the lowest known one (or below it), named by the known structure it
 of another definition are run again."""
 RELAX_STEPS, FMAX = 60, 0.05  # relaxations of (b), (c), (d): the GA's defaults
 TARGET_STEPS, TARGET_FMAX = 300, 0.01
-METHODS = ("campaign", "search", "search-equal", "search-immigrants", "ase-ga", "random")
+METHODS = ("campaign", "search", "search-equal", "search-immigrants", "search-mutations", "search-free", "ase-ga",
+           "random")
 METHOD_NAMES = {"campaign": "(a) campaign (active learning)", "search": "(b) xtalnn GA on the reference",
                 "search-equal": "(b′) the same, budget shared equally between the systems (ablation, the seed's)",
                 "search-immigrants": "(b″) (b) with a small first generation and random immigrants (ablation)",
+                "search-mutations": "(b‴) (b) with 60 % single-parent mutation children, soft mode included (ablation)",
+                "search-free": "(b⁗) (b) with free-cell relaxations (ablation)",
                 "ase-ga": "(c) ase-ga bulk GA", "random": "(d) random search (pyxtal, AIRSS-style)"}
 REFERENCES = {"sw": "sw-si", "ma": "ma-tio2", "pedone": "pedone", "chgnet": "chgnet"}
 
@@ -669,8 +675,19 @@ def run_search_immigrants(cell: str, seed: int, budget: int, work: Path, matcher
                       {"first_generation": search_settings(budget)["children"], "immigrants": 0.25})
 
 
+def run_search_mutations(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+    """(b‴): :func:`run_search` with three children in five made by mutating one parent (``mutation_share``)."""
+    return run_search(cell, seed, budget, work, matcher, {"mutation_share": 0.6})
+
+
+def run_search_free(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+    """(b⁗): :func:`run_search` with every candidate relaxed with a free cell (``free_cell``)."""
+    return run_search(cell, seed, budget, work, matcher, {"free_cell": True})
+
+
 RUNNERS = {"campaign": run_campaign, "search": run_search, "search-equal": run_search_equal,
-           "search-immigrants": run_search_immigrants, "ase-ga": run_ase_ga, "random": run_random}
+           "search-immigrants": run_search_immigrants, "search-mutations": run_search_mutations,
+           "search-free": run_search_free, "ase-ga": run_ase_ga, "random": run_random}
 
 
 def _commit() -> str:
@@ -874,6 +891,11 @@ and every relaxation step) up to the first success; a seed that fails is charged
   (`budget_sharing = "equal"`; (b) uses the default adaptive sharing): the ablation.
 - (b″) search-immigrants: (b) with a first generation of one generation's children (`first_generation`)
   and a quarter of every generation's children new starting structures (`immigrants = 0.25`).
+- (b‴) search-mutations: (b) with `mutation_share = 0.6`: three children in five are one parent changed by one
+  mutation (strain, swap, rattle, or a displacement along a soft mode of a bond-stiffness spring model, as
+  ase-ga's SoftMutation) instead of a crossover (ase-ga's weights give mutations 8 of 12 children).
+- (b⁗) search-free: (b) with `free_cell = true`: every candidate relaxes with a free cell (all strains), as (c) and
+  (d) do; populations keep the relaxed structures and put children back on their system's lattice.
 - (c) ase-ga: ase-ga's bulk GA (tutorial setup, plus PermutationMutation for several elements; population 20,
   minimum distances 0.7 × covalent radii), one process; cost = calls up to the first match.
 - (d) random: pyxtal random symmetric structures (crystal system uniform over the seven, space group uniform
@@ -902,7 +924,8 @@ a fresh process per seed). Reproduce one cell:
 
 
 # ---------------------------------------------------------------------------- structure search (issue 16)
-SEARCH_METHODS = ("search", "search-equal", "search-immigrants", "ase-ga", "random")
+SEARCH_METHODS = ("search", "search-equal", "search-immigrants", "search-mutations", "search-free", "ase-ga",
+                  "random")
 
 
 def _records(out_root: Path, cell: str, method: str) -> list[dict]:

@@ -146,6 +146,20 @@ def test_small_first_generation_and_immigrants(tmp_path):
         search("Si8", "sw-si", first_generation=1, **common)
 
 
+def test_free_cell_relaxation_and_single_parent_mutations(tmp_path):
+    """``free_cell``: candidates relax with every strain, so a tetragonal population holds cells that left its
+    lattice (a ≠ b), while every child starts back on it; ``mutation_share`` = 1: every child is one parent's
+    mutation (one parent recorded)."""
+    search("Si8", "sw-si", out_dir=str(tmp_path), systems=("tetragonal",), population=6, children=4, generations=2,
+           seeds_per_system=1, workers=1, verbose=False, free_cell=True, mutation_share=1.0, symmetric_start=0.0)
+    with ase.db.connect(tmp_path / "runs" / "tetragonal-s0.db") as db:
+        rows = list(db.select(status="ok"))
+    assert not all(obeys(r.toatoms(), "tetragonal") for r in rows)
+    children = [r for r in rows if r.gen > 0]
+    assert children and all(r.origin.startswith("mutation+") for r in children)
+    assert all(len(r.data["parents"]) == 1 for r in children)
+
+
 def test_resume_refuses_a_different_search(tmp_path):
     search("Si8", "empirical", systems=("cubic",), population=4, children=2, generations=0,
            seeds_per_system=1, out_dir=str(tmp_path), workers=1, verbose=False)

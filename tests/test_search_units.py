@@ -16,7 +16,7 @@ from xtalnn.search.generate import (
     random_structure,
     symmetric_prototypes,
 )
-from xtalnn.search.operators import cut_and_splice, rattle, strain, swap
+from xtalnn.search.operators import cut_and_splice, make_child, rattle, soft_mode, spring_hessian, strain, swap
 from xtalnn.search.systems import CRYSTAL_SYSTEMS, SPACE_GROUPS, angles_ok, obeys, project_strain
 
 
@@ -77,7 +77,7 @@ def test_operators_keep_lattice_constraints(system):
         assert obeys(child, system), child.cell.cellpar()
         assert sorted(child.get_chemical_symbols()) == sorted(comp.symbols)
         assert abs(child.get_volume() - (pop[i].get_volume() + pop[j].get_volume()) / 2) < 0.5 * child.get_volume()
-        for mutated in (strain(child, system, rng), swap(child, rng), rattle(child, rng)):
+        for mutated in (strain(child, system, rng), swap(child, rng), rattle(child, rng), soft_mode(child, rng)):
             assert obeys(mutated, system), mutated.cell.cellpar()
             assert sorted(mutated.get_chemical_symbols()) == sorted(comp.symbols)
 
@@ -90,6 +90,46 @@ def test_strain_projection_is_a_projection():
         assert np.allclose(project_strain(p, system), p)
         assert np.allclose(p, p.T)
     assert np.allclose(project_strain(np.diag([1.0, 2.0, 3.0]), "cubic"), 2.0 * np.eye(3))
+
+
+def test_soft_mode_moves_along_a_soft_vibration_without_translation():
+    """The displacement is one of the spring model's softest vibrations: its curvature is below that of
+    every random displacement of the same size, it carries no net translation, and the atom that moves
+    most moves within the amplitude bounds (Å)."""
+    from ase.build import bulk
+    from ase.geometry import find_mic
+
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    hessian = spring_hessian(atoms)
+    assert np.allclose(hessian, hessian.T)
+    assert np.allclose(hessian @ np.tile([1.0, 0.0, 0.0], len(atoms)), 0.0)  # translations cost nothing
+    rng = np.random.default_rng(3)
+
+    def curvature(d):
+        v = d.ravel() / np.linalg.norm(d)
+        return v @ hessian @ v
+
+    random_curvatures = [curvature(rng.normal(size=(len(atoms), 3))) for _ in range(200)]
+    for _ in range(10):
+        moved = soft_mode(atoms, rng, amplitude=(0.5, 1.0))
+        assert np.allclose(moved.cell, atoms.cell)
+        d, _ = find_mic(moved.get_positions() - atoms.get_positions(), atoms.cell)
+        assert 0.5 - 1e-9 <= np.linalg.norm(d, axis=1).max() <= 1.0 + 1e-9
+        assert np.abs(d.mean(axis=0)).max() < 1e-9
+        assert curvature(d) < min(random_curvatures)
+
+
+def test_mutation_share_makes_single_parent_children():
+    comp = parse_composition("Ti2O4")
+    pop, rng, dmin = _population(comp, "orthorhombic", 4, seed=5)
+    mutated = [make_child(pop, comp, "orthorhombic", rng, dmin, mutation_share=1.0) for _ in range(20)]
+    bred = [make_child(pop, comp, "orthorhombic", rng, dmin, mutation_probability=0.0) for _ in range(5)]
+    assert all(m is not None and m[1].startswith("mutation+") and len(m[2]) == 1 for m in mutated)
+    assert {m[1] for m in mutated} >= {"mutation+strain", "mutation+soft"}
+    assert all(b is not None and b[1] == "crossover" and len(b[2]) == 2 for b in bred)
+    for child, _, _ in mutated:
+        assert obeys(child, "orthorhombic") and min_distance_ok(child, dmin)
 
 
 def test_swap_needs_two_elements():

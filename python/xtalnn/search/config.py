@@ -32,7 +32,10 @@ class GASettings:
     population: int = _setting(64, "structures kept per population")
     children: int = _setting(16, "children per generation")
     select_fraction: float = _setting(1 / 3, "share of the population that breeds (best first)")
-    mutation_probability: float = _setting(0.05, "probability that a child is also mutated")
+    mutation_probability: float = _setting(0.05, "probability that a crossover child is also mutated")
+    mutation_share: float = _setting(
+        0.0, "share of children made from one parent by one mutation (strain, swap, rattle or a soft-mode "
+        "displacement, as ase-ga's mutation operators) instead of by crossover (0: crossover only, as the seed paper)")
     symmetric_start: float = _setting(
         0.5, "share of the first generation taken from the highest-symmetry Wyckoff prototypes, highest "
         "first, alternating with random draws (0: all random, as the seed paper)")
@@ -58,6 +61,10 @@ class GASettings:
     fmax: float = _setting(0.05, "relaxation force threshold (eV/Å)")
     optimizer: str = _setting("BFGS", "ASE optimiser of the relaxations (BFGS, FIRE, LBFGS, BFGSLineSearch)")
     keep_symmetry: bool = _setting(False, "relax with ASE's FixSymmetry (keeps each candidate's space group)")
+    free_cell: bool = _setting(
+        False, "relax every candidate with a free cell (all strains, as ase-ga and AIRSS do) instead of within its "
+        "population's crystal system; the population keeps the relaxed structure, and its children are put back on "
+        "the system's lattice (off: the seed paper's constrained relaxation)")
     volume_per_atom: float | None = _setting(None, "Å³/atom of the starting structures (default: an estimate "
                                                    "from covalent radii)")
     min_distances: dict = _setting({}, "minimum distance per element pair {'A-B': Å} (default "
@@ -92,7 +99,7 @@ class GASettings:
             raise ValueError(f"budget_sharing must be one of {', '.join(SHARING)}, got {self.budget_sharing!r}")
         if 0 < self.first_generation < 2:
             raise ValueError(f"first_generation must be 0 (the population) or >= 2, got {self.first_generation}")
-        for name in ("select_fraction", "mutation_probability", "symmetric_start", "immigrants"):
+        for name in ("select_fraction", "mutation_probability", "mutation_share", "symmetric_start", "immigrants"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if not math.isfinite(self.pressure):

@@ -161,7 +161,7 @@ def _run_steps(
                     ev = relax(
                         atoms,
                         calc[0],
-                        system,
+                        "triclinic" if cfg.ga.free_cell else system,
                         steps=cfg.ga.relax_steps,
                         fmax=cfg.ga.fmax,
                         optimizer=cfg.ga.optimizer,
@@ -244,11 +244,12 @@ def _run_steps(
         parent_atoms = [p.atoms for p in parents]
 
         def child_maker(rng):
-            made = make_child(parent_atoms, comp, system, rng, dmin, cfg.ga.mutation_probability)
+            made = make_child(parent_atoms, comp, system, rng, dmin, cfg.ga.mutation_probability,
+                              mutation_share=cfg.ga.mutation_share)
             if made is None:
                 return None
-            child, origin, (i, j) = made
-            ids = [f"{parents[k].gen}.{parents[k].idx}" for k in (i, j)]
+            child, origin, used = made
+            ids = [f"{parents[k].gen}.{parents[k].idx}" for k in used]
             return child, origin, {"parents": ids}
 
         def immigrant(k: int):

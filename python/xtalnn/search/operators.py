@@ -81,17 +81,75 @@ def rattle(atoms: Atoms, rng: np.random.Generator, sigma: float = 0.3) -> Atoms:
     return out
 
 
+def spring_hessian(atoms: Atoms, bond_scale: float = 1.5, stiffness: float = 3.0) -> np.ndarray:
+    """Hessian (3N × 3N, eV/Å² up to a constant) of unstrained springs between every pair of atoms
+    (periodic images included) closer than ``bond_scale`` × (r_cov,A + r_cov,B).
+
+    A pair at distance r gets the spring constant exp(−``stiffness`` · (r / (r_cov,A + r_cov,B) − 1)), so
+    short bonds are stiff and long ones soft: the bond-stiffness model of Lyakhov et al.'s softmutation
+    (Comput. Phys. Commun. 181, 1623 (2010)) and of ase-ga's SoftMutation. Its lowest non-zero modes move
+    weakly bound groups of atoms together: a displacement along one keeps the strong bonds.
+    """
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+
+    radii = covalent_radii[atoms.numbers]
+    i, j, vec = neighbor_list("ijD", atoms, bond_scale * 2 * float(radii.max()), self_interaction=False)
+    r = np.linalg.norm(vec, axis=1)
+    bond = radii[i] + radii[j]
+    keep = (r < bond_scale * bond) & (i != j)  # an atom and its own image move together: no spring
+    i, j, vec, r, bond = i[keep], j[keep], vec[keep], r[keep], bond[keep]
+    k = np.exp(-stiffness * (r / bond - 1.0))
+    u = vec / r[:, None]
+    blocks = 0.5 * k[:, None, None] * u[:, :, None] * u[:, None, :]  # each pair is listed twice
+    n = len(atoms)
+    hessian = np.zeros((n, 3, n, 3))
+    np.add.at(hessian, (i, slice(None), i, slice(None)), blocks)
+    np.add.at(hessian, (j, slice(None), j, slice(None)), blocks)
+    np.add.at(hessian, (i, slice(None), j, slice(None)), -blocks)
+    np.add.at(hessian, (j, slice(None), i, slice(None)), -blocks)
+    return hessian.reshape(3 * n, 3 * n)
+
+
+def soft_mode(atoms: Atoms, rng: np.random.Generator, amplitude: tuple[float, float] = (0.5, 2.0),
+              modes: int = 3) -> Atoms:
+    """Displace the atoms along one of the ``modes`` softest vibrations of :func:`spring_hessian`
+    (uniform choice, random sign) so that the atom that moves most moves a uniform draw from
+    ``amplitude`` (Å); the cell is unchanged. Translations (zero modes) are never chosen."""
+    n = len(atoms)
+    translations = np.kron(np.ones((n, 1)), np.eye(3)) / np.sqrt(n)  # (3N, 3), orthonormal columns
+    hessian = spring_hessian(atoms)
+    # translations lifted above every vibration, so that the softest modes (floppy ones too) come first
+    lift = 2.0 * max(float(np.abs(hessian).sum(axis=1).max()), 1.0)
+    values, vectors = np.linalg.eigh(hessian + lift * translations @ translations.T)
+    mode = vectors[:, int(rng.integers(min(modes, 3 * n - 3)))].reshape(n, 3)
+    mode -= mode.mean(axis=0)  # no net translation (round-off)
+    scale = float(rng.uniform(*amplitude)) / max(float(np.linalg.norm(mode, axis=1).max()), 1e-12)
+    out = atoms.copy()
+    out.set_positions(out.get_positions() + rng.choice([-1.0, 1.0]) * scale * mode)
+    out.wrap()
+    return out
+
+
 MUTATIONS = ("strain", "swap", "rattle")
+"""The seed paper's mutations (of a crossover child, with ``mutation_probability``)."""
+
+SINGLE_PARENT_MUTATIONS = ("strain", "swap", "rattle", "soft")
+"""Mutations that make a child from one parent (``mutation_share``): the seed's and a soft-mode move."""
 
 
-def mutate(atoms: Atoms, system: str, rng: np.random.Generator) -> tuple[Atoms, str]:
-    """Apply one mutation drawn uniformly from those that apply; returns (atoms, its name)."""
-    names = [m for m in MUTATIONS if m != "swap" or len(set(atoms.get_chemical_symbols())) > 1]
+def mutate(atoms: Atoms, system: str, rng: np.random.Generator,
+           names: tuple[str, ...] = MUTATIONS) -> tuple[Atoms | None, str]:
+    """Apply one mutation drawn uniformly from ``names`` that apply (swap needs two elements); returns
+    (atoms, its name)."""
+    names = [m for m in names if m != "swap" or len(set(atoms.get_chemical_symbols())) > 1]
     name = str(rng.choice(names))
     if name == "strain":
         return strain(atoms, system, rng), name
     if name == "swap":
         return swap(atoms, rng), name
+    if name == "soft":
+        return soft_mode(atoms, rng), name
     return rattle(atoms, rng), name
 
 
@@ -103,20 +161,32 @@ def make_child(
     dmin: dict[tuple[str, str], float],
     mutation_probability: float = 0.05,
     max_attempts: int = 30,
-) -> tuple[Atoms, str, tuple[int, int]] | None:
-    """One child: crossover of two distinct parents, then a mutation with the given probability.
+    mutation_share: float = 0.0,
+) -> tuple[Atoms, str, tuple[int, ...]] | None:
+    """One child: with probability ``mutation_share`` one parent changed by one of
+    :data:`SINGLE_PARENT_MUTATIONS` (origin ``"mutation+soft"`` …, as ase-ga's mutation operators), else
+    a crossover of two distinct parents, then a mutation of :data:`MUTATIONS` with probability
+    ``mutation_probability`` (the seed paper's scheme; origin ``"crossover"``, ``"crossover+rattle"`` …).
 
     Children with too-short distances or cell angles out of range are retried. Returns
-    (child, origin such as ``"crossover+rattle"``, parent indices) or None.
+    (child, origin, parent indices) or None.
     """
     n = len(parents)
+    single = rng.random() < mutation_share  # one draw per child: the operator does not depend on retries
     for _ in range(max_attempts):
-        i, j = (int(x) for x in rng.choice(n, size=2, replace=False)) if n > 1 else (0, 0)
-        child = cut_and_splice(parents[i], parents[j], composition, system, rng)
-        origin = "crossover"
-        if rng.random() < mutation_probability:
-            child, name = mutate(child, system, rng)
-            origin += "+" + name
-        if angles_ok(child) and min_distance_ok(child, dmin):
-            return child, origin, (i, j)
+        if single:
+            i = int(rng.integers(n))
+            child, name = mutate(parents[i], system, rng, SINGLE_PARENT_MUTATIONS)
+            if child is not None:  # a parent relaxed with a free cell goes back on the system's lattice
+                child = impose(child, system, keep_volume=True)
+            origin, used = "mutation+" + name, (i,)
+        else:
+            i, j = (int(x) for x in rng.choice(n, size=2, replace=False)) if n > 1 else (0, 0)
+            child = cut_and_splice(parents[i], parents[j], composition, system, rng)
+            origin, used = "crossover", (i, j)
+            if rng.random() < mutation_probability:
+                child, name = mutate(child, system, rng)
+                origin += "+" + name
+        if child is not None and angles_ok(child) and min_distance_ok(child, dmin):
+            return child, origin, used
     return None
