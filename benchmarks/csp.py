@@ -424,6 +424,7 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
     from xtalnn.search.driver import STOP_FILE
 
     settings = {**search_settings(budget), **(overrides or {})}
+    workers = settings.pop("workers", 2)
     out = str(work / "search")
     stop = threading.Event()
 
@@ -441,7 +442,7 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
     thread = threading.Thread(target=watchdog, daemon=True)
     thread.start()
     try:
-        search(CELLS[cell]["composition"], reference_of(cell), out_dir=out, workers=2, verbose=False,
+        search(CELLS[cell]["composition"], reference_of(cell), out_dir=out, workers=workers, verbose=False,
                stop_when=matcher, seeds_per_system=1, seed=seed, relax_steps=RELAX_STEPS, fmax=FMAX, **settings)
     finally:
         stop.set()
@@ -466,7 +467,7 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
                 matched={"system": found["system"], "gen": int(found["row"].gen), "idx": int(found["row"].idx),
                          "origin": found["row"].origin} if found else None,
                 settings={**settings, "systems": 7, "seeds_per_system": 1, "relax_steps": RELAX_STEPS, "fmax": FMAX,
-                          "workers": 2, "other": "GASettings defaults"})
+                          "workers": workers, "other": "GASettings defaults"})
 
 
 # ---------------------------------------------------------------------------- (c) ase-ga
