@@ -455,6 +455,27 @@ def test_report_of_a_campaign_without_a_model_names_the_lowest_labelled_structur
     assert "no potential was trained" in md
 
 
+def test_a_real_potential_as_start_fitness_ranks_the_first_cycle(tmp_path):
+    """``[ga] start_fitness``: before the first potential the GA relaxes with a given calculator (here SW itself,
+    a stand-in for a cheap classical potential of the oracle's chemistry), so the oracle's first labels are that
+    calculator's minima; its energies never count as a model's prediction (no "well predicted", no candidate
+    RMSE), and a run without a potential reports the start fitness as its final model."""
+    config = tiny_config(str(tmp_path), **{"max_cycles = 2": "max_cycles = 1", "recommendations = 7": "recommendations = 3",
+                                           "final_relabel = 2": "final_relabel = 2\nstart_fitness = \"sw-si\""})
+    result = run(load_config(config), str(tmp_path / "out"), workers=2, echo=lambda line: None)
+    assert result.final_model == "start-sw-si"
+    assert json.loads((tmp_path / "out" / "cycles" / "001" / "ga.json").read_text())["fitness"] in ("sw-si", "start-sw-si")
+    with ase.db.connect(str(tmp_path / "out" / "campaign.db")) as db:
+        rows = list(db.select(frame=0, status="ok", origin="ga"))
+    assert rows and all(r.model == "start-sw-si" and "well_predicted" not in r for r in rows)
+    # relaxed SW minima: the oracle's single points equal the fitness of the structures it was given
+    assert all(abs(r.model_energy - r.oracle_energy) < 1e-6 for r in rows)
+    assert min(r.oracle_energy for r in rows) < -3.9
+    assert "start fitness, start-sw-si" in (tmp_path / "out" / "report.md").read_text()
+    with pytest.raises(ConfigError, match="start_fitness"):
+        load_config(tiny_config(str(tmp_path), **{"final_relabel = 2": "final_relabel = 2\nstart_fitness = \"no-such\""}))
+
+
 # ---------------------------------------------------------------------------- the full small campaign
 @pytest.mark.slow
 def test_si8_fast_example_converges_and_finds_diamond(tmp_path):

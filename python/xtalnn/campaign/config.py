@@ -17,6 +17,7 @@
     final_seeds = 20               # independent runs per system in the final GA
     final_candidates = 16          # candidates per seed kept from the final GA
     final_relabel = 10             # best structures per system relabelled by the oracle
+    start_fitness = "empirical"    # GA fitness before the first potential: "empirical" or a calculator spec
 
     [oracle]
     calculator = "sw-si"           # any xtalnn.calculators.registry spec: sw-si, tblite, gpaw, module:factory
@@ -89,6 +90,9 @@ class GAConfig(GASettings):
     empirical_relax: bool = False    # relax with the empirical model (before the first potential)? It
                                      # over-compresses covalent solids, so by default its GA ranks unrelaxed
                                      # pyxtal structures
+    start_fitness: str = "empirical"  # GA fitness before the first potential: "empirical" or a calculator spec
+                                     # (a cheap real potential such as ma-tio2 or pedone, a model file): its
+                                     # relaxed minima are the first structures the oracle labels
 
     SET_BY_CAMPAIGN = ("seed", "top_k")
     """GA settings the campaign sets itself (the top-level ``seed``; ``recommendations``)."""
@@ -311,6 +315,11 @@ def check(cfg: CampaignConfig) -> None:
     except (ValueError, ImportError, AttributeError, OSError) as err:
         raise ConfigError(f"[oracle] calculator: {err}") from None
     g = cfg.ga
+    if g.start_fitness != "empirical":
+        try:
+            check_spec(g.start_fitness, installed=cfg.executor.kind == "local")
+        except (ValueError, ImportError, AttributeError, OSError) as err:
+            raise ConfigError(f"[ga] start_fitness: {err}") from None
     try:
         g.check()
     except ValueError as err:

@@ -161,9 +161,15 @@ class Campaign:
         last = c - 1 - (1 if self.cfg.overlap else 0)
         usable = [k for k, d in self.models.items() if k <= last and not d.get("skipped")]
         if not usable:
-            return "empirical", "empirical"
+            return self.start_fitness()
         k = max(usable)
         return T.model_path(self.model_dir(k)), f"cycle-{k:03d}"
+
+    def start_fitness(self) -> tuple[str, str]:
+        """(calculator spec, name) of the GA fitness before the first potential (``[ga] start_fitness``):
+        ``("empirical", "empirical")`` or ``(spec, "start-" + spec)``."""
+        spec = self.cfg.ga.start_fitness
+        return (spec, "empirical") if spec == "empirical" else (spec, f"start-{os.path.basename(spec)}")
 
     # ------------------------------------------------------------------ GA
     def _refresh_dedup(self) -> None:
@@ -322,7 +328,7 @@ class Campaign:
     def newest_candidate_error(self) -> dict:
         """:func:`~xtalnn.campaign.quality.candidate_error` of the newest labelled cycle's recommendations,
         with the energies the model that proposed them predicted."""
-        rows = [r for r in self.store.rows(frame=0, status="ok", origin="ga") if r.get("model") != "empirical"]
+        rows = [r for r in self.store.rows(frame=0, status="ok", origin="ga") if T.is_potential(r.get("model"))]
         newest = max((r.cycle for r in rows), default=None)
         return candidate_error([r for r in rows if r.cycle == newest], self.cfg.convergence.candidates)
 
@@ -486,11 +492,11 @@ class Campaign:
             self.log(f"not converged after {cfg.max_cycles} cycles; the final GA uses model {final_cycle}")
         else:
             final_cycle = None
-            self.log("no potential could be trained; the final GA uses the empirical model")
+            self.log(f"no potential could be trained; the final GA uses the start fitness ({cfg.ga.start_fitness})")
         if final_cycle is not None:
             spec, name = T.model_path(self.model_dir(final_cycle)), f"cycle-{final_cycle:03d}"
         else:
-            spec, name = "empirical", "empirical"
+            spec, name = self.start_fitness()
         write_json(os.path.join(self.out, "state.json"), {
             "converged_cycle": converged, "final_model": name, "cycles_run": sorted(self.models)})
         final = self.final(spec, name)

@@ -13,6 +13,7 @@ import math
 import os
 
 from xtalnn.campaign.quality import final_quality
+from xtalnn.campaign.training import is_potential
 from xtalnn.io.atomic import write_text
 
 
@@ -127,9 +128,8 @@ def write_report(out_dir: str) -> dict:
             f"eV/atom, uid {labelled['uid']} frame {labelled['frame']} ({labelled['origin']})" if labelled else "–"),
         "- best of the final ranking: " + (f"{overall[0]['system']} {overall[0]['symbol']} ({overall[0]['spacegroup']}), "
                                            f"{overall[0]['oracle_energy']:.4f} eV/atom" if overall else "–")
-        + ("" if final_model and final_model != "empirical" else
-           " (no potential was trained: the final GA ranked with the empirical model, which cannot rank real "
-           "polymorphs)" if overall else ""),
+        + ("" if is_potential(final_model) else
+           f" (no potential was trained: the final GA ranked with the start fitness, {final_model})" if overall else ""),
         "",
         "## Cycles",
         "",
@@ -144,8 +144,7 @@ def write_report(out_dir: str) -> dict:
                     f"{s['well_predicted']} | {s['training_set']} | {_num(s['val_rmse'])} | "
                     f"{_num(s.get('candidate_rmse'))} | {best_txt} |")
     final_model = state.get("final_model")
-    model_path = os.path.join(out, "models", final_model, "model.pt") if final_model and final_model != "empirical" \
-        else None
+    model_path = os.path.join(out, "models", final_model, "model.pt") if is_potential(final_model) else None
     quality = final_quality(store, model_path if model_path and os.path.exists(model_path) else None,
                             overall[0] if overall else None)
     head += ["", "![validation RMSE](validation_rmse.png) ![best energy](best_energy.png)", "",

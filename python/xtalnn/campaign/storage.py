@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 from ase import Atoms
 
+from xtalnn.campaign.training import is_potential
+
 POSTGRES = ("postgresql://", "postgres://")
 
 
@@ -150,7 +152,7 @@ class LabelStore:
                 origin = "relax" if k > 0 and meta["origin"] == "ga" else meta["origin"]  # "relax": training data
                 kv = dict(base, frame=k, status="ok", origin=origin,
                           oracle_energy=float(e), **({"pressure": pressure} if pressure else {}))
-                if k == 0 and "model_energy" in base and meta.get("model", "empirical") != "empirical":
+                if k == 0 and "model_energy" in base and is_potential(meta.get("model")):
                     kv["well_predicted"] = bool(abs(e - base["model_energy"]) < float(meta.get("min_loss", 0.0)))
                 data = {}
                 if k == 0 and result.get("error"):  # the relaxation failed after these frames

@@ -32,6 +32,12 @@ class TrainTask:
     previous: str = ""
 
 
+def is_potential(name) -> bool:
+    """True for the name of a trained cycle model (``cycle-NNN``); False for the start fitness (``empirical``,
+    ``start-<spec>``) that ranks before the first one."""
+    return str(name or "").startswith("cycle-")
+
+
 def model_path(folder: str) -> str:
     return os.path.join(folder, "model.pt")
 
