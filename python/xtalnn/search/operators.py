@@ -86,9 +86,9 @@ def spring_hessian(atoms: Atoms, bond_scale: float = 1.5, stiffness: float = 3.0
     (periodic images included) closer than ``bond_scale`` × (r_cov,A + r_cov,B).
 
     A pair at distance r gets the spring constant exp(−``stiffness`` · (r / (r_cov,A + r_cov,B) − 1)), so
-    short bonds are stiff and long ones soft: the bond-stiffness model of Lyakhov et al.'s softmutation
-    (Comput. Phys. Commun. 181, 1623 (2010)) and of ase-ga's SoftMutation. Its lowest non-zero modes move
-    weakly bound groups of atoms together: a displacement along one keeps the strong bonds.
+    short bonds are stiff and long ones soft: a simplified form of the bond-stiffness model behind Lyakhov
+    et al.'s softmutation (Comput. Phys. Commun. 181, 1623 (2010)) and ase-ga's SoftMutation. Its softest
+    modes move weakly bound groups of atoms together: a displacement along one keeps the strong bonds.
     """
     from ase.data import covalent_radii
     from ase.neighborlist import neighbor_list
