@@ -132,6 +132,19 @@ def test_mutation_share_makes_single_parent_children():
         assert obeys(child, "orthorhombic") and min_distance_ok(child, dmin)
 
 
+def test_no_single_parent_children_keeps_the_seed_random_stream():
+    """With ``mutation_share`` 0 a child draws exactly the seed scheme's random numbers (parents, crossover,
+    mutation coin), so searches with the default settings reproduce those made before the setting existed."""
+    comp = parse_composition("Ti2O4")
+    pop, _, dmin = _population(comp, "tetragonal", 4, seed=7)
+    child, origin, used = make_child(pop, comp, "tetragonal", np.random.default_rng(11), dmin, mutation_probability=0.0)
+    rng = np.random.default_rng(11)
+    i, j = (int(x) for x in rng.choice(len(pop), size=2, replace=False))
+    expected = cut_and_splice(pop[i], pop[j], comp, "tetragonal", rng)
+    assert used == (i, j) and origin == "crossover"
+    assert np.allclose(child.get_positions(), expected.get_positions()) and np.allclose(child.cell, expected.cell)
+
+
 def test_swap_needs_two_elements():
     comp = parse_composition("Si4")
     pop, rng, _ = _population(comp, "cubic", 1)

@@ -172,7 +172,9 @@ def make_child(
     (child, origin, parent indices) or None.
     """
     n = len(parents)
-    single = rng.random() < mutation_share  # one draw per child: the operator does not depend on retries
+    # one draw per child (the operator does not depend on retries), none without single-parent children:
+    # the seed's scheme then draws exactly the random numbers it always did
+    single = mutation_share > 0.0 and rng.random() < mutation_share
     for _ in range(max_attempts):
         if single:
             i = int(rng.integers(n))
