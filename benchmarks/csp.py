@@ -424,7 +424,6 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
     from xtalnn.search.driver import STOP_FILE
 
     settings = {**search_settings(budget), **(overrides or {})}
-    workers = settings.pop("workers", 2)
     out = str(work / "search")
     stop = threading.Event()
 
@@ -442,7 +441,7 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
     thread = threading.Thread(target=watchdog, daemon=True)
     thread.start()
     try:
-        search(CELLS[cell]["composition"], reference_of(cell), out_dir=out, workers=workers, verbose=False,
+        search(CELLS[cell]["composition"], reference_of(cell), out_dir=out, workers=2, verbose=False,
                stop_when=matcher, seeds_per_system=1, seed=seed, relax_steps=RELAX_STEPS, fmax=FMAX, **settings)
     finally:
         stop.set()
@@ -467,7 +466,7 @@ def run_search(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
                 matched={"system": found["system"], "gen": int(found["row"].gen), "idx": int(found["row"].idx),
                          "origin": found["row"].origin} if found else None,
                 settings={**settings, "systems": 7, "seeds_per_system": 1, "relax_steps": RELAX_STEPS, "fmax": FMAX,
-                          "workers": workers, "other": "GASettings defaults"})
+                          "workers": 2, "other": "GASettings defaults"})
 
 
 # ---------------------------------------------------------------------------- (c) ase-ga
@@ -664,31 +663,23 @@ def run_random(cell: str, seed: int, budget: int, work: Path, matcher: Matcher, 
 
 
 # ---------------------------------------------------------------------------- driver
-def run_search_equal(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
-    """(b′): :func:`run_search` with the seed's equal sharing of evaluations between the populations."""
-    return run_search(cell, seed, budget, work, matcher, {"budget_sharing": "equal"})
+SEARCH_ABLATIONS = {
+    "search-equal": lambda budget: {"budget_sharing": "equal"},
+    "search-immigrants": lambda budget: {"first_generation": search_settings(budget)["children"], "immigrants": 0.25},
+    "search-mutations": lambda budget: {"mutation_share": 0.6},
+    "search-free": lambda budget: {"free_cell": True},
+}
+"""(b′)-(b⁗): the GA settings (from the budget) each ablation gives :func:`run_search` (see the module docstring)."""
 
 
-def run_search_immigrants(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
-    """(b″): :func:`run_search` with a small first generation (one generation's children) and a quarter of
-    every generation's children new starting structures (random immigrants)."""
-    return run_search(cell, seed, budget, work, matcher,
-                      {"first_generation": search_settings(budget)["children"], "immigrants": 0.25})
+def _ablation(method: str):
+    def run(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
+        return run_search(cell, seed, budget, work, matcher, SEARCH_ABLATIONS[method](budget))
+    return run
 
 
-def run_search_mutations(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
-    """(b‴): :func:`run_search` with three children in five made by mutating one parent (``mutation_share``)."""
-    return run_search(cell, seed, budget, work, matcher, {"mutation_share": 0.6})
-
-
-def run_search_free(cell: str, seed: int, budget: int, work: Path, matcher: Matcher) -> dict:
-    """(b⁗): :func:`run_search` with every candidate relaxed with a free cell (``free_cell``)."""
-    return run_search(cell, seed, budget, work, matcher, {"free_cell": True})
-
-
-RUNNERS = {"campaign": run_campaign, "search": run_search, "search-equal": run_search_equal,
-           "search-immigrants": run_search_immigrants, "search-mutations": run_search_mutations,
-           "search-free": run_search_free, "ase-ga": run_ase_ga, "random": run_random}
+RUNNERS = {"campaign": run_campaign, "search": run_search, "ase-ga": run_ase_ga, "random": run_random,
+           **{method: _ablation(method) for method in SEARCH_ABLATIONS}}
 
 
 def _commit() -> str:

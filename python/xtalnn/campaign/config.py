@@ -310,16 +310,12 @@ def check(cfg: CampaignConfig) -> None:
         raise ConfigError('give composition = "Si8", or [composition] elements = [...] and model = "comp.pt" '
                           "(the composition model picks the stoichiometry)")
     _check_composition(cfg)
-    try:  # local workers share this environment; a Dask cluster's workers may have packages this one lacks
-        check_spec(cfg.oracle.calculator, installed=cfg.executor.kind == "local")
-    except (ValueError, ImportError, AttributeError, OSError) as err:
-        raise ConfigError(f"[oracle] calculator: {err}") from None
-    g = cfg.ga
-    if g.start_fitness != "empirical":
-        try:
-            check_spec(g.start_fitness, installed=cfg.executor.kind == "local")
+    for where, spec in (("[oracle] calculator", cfg.oracle.calculator), ("[ga] start_fitness", cfg.ga.start_fitness)):
+        try:  # local workers share this environment; a Dask cluster's workers may have packages this one lacks
+            check_spec(spec, installed=cfg.executor.kind == "local")
         except (ValueError, ImportError, AttributeError, OSError) as err:
-            raise ConfigError(f"[ga] start_fitness: {err}") from None
+            raise ConfigError(f"{where}: {err}") from None
+    g = cfg.ga
     try:
         g.check()
     except ValueError as err:
