@@ -1,5 +1,5 @@
 """The GA step: one :func:`xtalnn.search.search` run per crystal system (and seed) as a job, with the
-newest finished potential (or the empirical model before the first one) as the fitness."""
+newest finished potential (or ``[ga] start_fitness`` before the first one) as the fitness."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from xtalnn.search.config import GASettings
 
 @dataclass
 class GATask:
-    """One GA run: composition, fitness spec (``empirical`` or a model file), its settings (one system,
+    """One GA run: composition, fitness spec (``empirical``, another calculator spec or a model file), its settings (one system,
     one seed) and folder."""
 
     composition: str

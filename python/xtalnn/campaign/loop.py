@@ -2,8 +2,8 @@
 
 Cycle c:
 
-1. GA, one job per crystal system, fitness = the newest finished potential (the empirical model
-   before the first one); its best ``recommendations`` distinct structures per system, minus those
+1. GA, one job per crystal system, fitness = the newest finished potential (``[ga] start_fitness``,
+   the empirical model by default, before the first one); its best ``recommendations`` distinct structures per system, minus those
    that duplicate structures already sent to the oracle (this or earlier cycles), are written to
    ``DIR/cycles/NNN/recommendations.extxyz`` (atomically, once).
 2. Labelling, one job per structure; each result goes to the database as it arrives.
